@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+//
+// bpfsim: a userspace eBPF virtual machine, loader and test harness.
+// The target graph is described in docs/architecture.md; keep the two in step.
+
+import PackageDescription
+
+let package = Package(
+    name: "bpfsim",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "BPFSim", targets: ["BPFSim"]),
+        .executable(name: "bpfsim", targets: ["bpfsim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // The instruction model: opcode table, decoding, validation, assembler and
+        // disassembler. Depends on nothing, not even Foundation.
+        .target(name: "BPFCore"),
+
+        // What programs run against: guest address space, faults, helper registry,
+        // the injectable world (clock, randomness, CPU id).
+        .target(name: "BPFRuntime", dependencies: ["BPFCore"]),
+
+        // The reference executor: one bounds-checked loop.
+        .target(name: "BPFInterpreter", dependencies: ["BPFCore", "BPFRuntime"]),
+
+        // The facade users import: load a program, pick an engine, run, compare.
+        .target(name: "BPFSim", dependencies: ["BPFCore", "BPFRuntime", "BPFInterpreter"]),
+
+        // The subcommands, as a library so tests can call them.
+        .target(
+            name: "BPFSimCommands",
+            dependencies: [
+                "BPFSim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "bpfsim", dependencies: ["BPFSimCommands"]),
+
+        .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore"]),
+        .testTarget(name: "BPFInterpreterTests", dependencies: ["BPFSim"]),
+        .testTarget(name: "BPFSimCommandsTests", dependencies: ["BPFSimCommands"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

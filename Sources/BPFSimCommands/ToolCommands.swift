@@ -1,0 +1,126 @@
+import ArgumentParser
+import BPFSim
+import Foundation
+
+/// `bpfsim asm`: assembly text to raw instructions.
+struct Assemble: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "asm",
+        abstract: "Assemble conformance-syntax assembly into raw 8-byte instructions.",
+        discussion: "The syntax is described in docs/assembly.md. Errors name the line."
+    )
+
+    @Argument(help: "Assembly text (.s), or a conformance test (.data).")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "Where to write the instructions.")
+    var output: String
+
+    @Flag(help: "Refuse what the kernel refuses at load, not only what is malformed.")
+    var kernelStrict = false
+
+    func run() throws {
+        let file: ProgramFile
+        do {
+            file = try ProgramFile(path: input)
+            // Validate, so a program that cannot run is reported now, with its index.
+            _ = try Program(
+                instructions: file.instructions,
+                options: ValidationOptions(strictness: kernelStrict ? .kernel : .conformance))
+        } catch let error as ProgramError {
+            printError("error: \(input): \(error)")
+            throw ExitCode(1)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        let bytes = Instruction.encode(file.instructions)
+        guard FileManager.default.createFile(atPath: output, contents: Data(bytes)) else {
+            printError("error: \(output): cannot write the file")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `bpfsim disasm`: raw instructions to assembly text.
+struct Disassemble: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "disasm",
+        abstract: "Disassemble raw instructions into assembly that `bpfsim asm` reads back byte for byte.",
+        discussion:
+            "Each line ends with a comment giving its instruction index, the target of a jump and the name of a helper."
+    )
+
+    @Argument(help: "Raw instructions (.bin), assembly (.s) or a conformance test (.data).")
+    var input: String
+
+    func run() throws {
+        do {
+            let file = try ProgramFile(path: input)
+            print(Disassembler.text(file.instructions), terminator: "")
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `bpfsim conformance`: run a directory of `.data` tests.
+struct Conformance: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run bpf_conformance tests (.data files) and report failures.",
+        discussion: """
+            DIR defaults to $BPF_CONFORMANCE_DIR, else ../shared/conformance/tests. Prints one line \
+            per failure and ends with 'N passed, M failed'; exits 1 if any failed.
+            """
+    )
+
+    @Argument(help: "A directory of .data files, or single .data files.")
+    var paths: [String] = []
+
+    @Flag(name: .shortAndLong, help: "Print a line for every test, not only failures.")
+    var verbose = false
+
+    func run() throws {
+        var files: [URL] = []
+        if paths.isEmpty {
+            guard let directory = ConformanceSuite.defaultDirectory() else {
+                printError(
+                    "error: no conformance tests found: give DIR, set BPF_CONFORMANCE_DIR, or run from a checkout with ../shared/conformance/tests"
+                )
+                throw ExitCode(1)
+            }
+            files = try ConformanceSuite.files(in: directory)
+        } else {
+            for path in paths {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                    printError("error: \(path): no such file or directory")
+                    throw ExitCode(1)
+                }
+                files +=
+                    isDirectory.boolValue
+                    ? try ConformanceSuite.files(in: URL(fileURLWithPath: path)) : [URL(fileURLWithPath: path)]
+            }
+        }
+        var passed = 0
+        var failed = 0
+        var skipped = 0
+        for file in files {
+            let outcome = ConformanceSuite.run(file: file)
+            switch outcome.status {
+            case .passed:
+                passed += 1
+                if verbose { print("PASS \(outcome.name)") }
+            case .failed(let message):
+                failed += 1
+                print("FAIL \(outcome.name): \(message)")
+            case .skipped(let reason):
+                skipped += 1
+                if verbose { print("SKIP \(outcome.name): \(reason)") }
+            }
+        }
+        print("\(passed) passed, \(failed) failed" + (skipped > 0 ? ", \(skipped) skipped" : ""))
+        if failed > 0 { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,3 @@
+import BPFSimCommands
+
+BPFSimCommand.main()
