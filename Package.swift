@@ -40,9 +40,11 @@ let package = Package(
         ),
         .executableTarget(name: "bpfsim", dependencies: ["BPFSimCommands"]),
 
-        .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore"]),
-        .testTarget(name: "BPFInterpreterTests", dependencies: ["BPFSim"]),
-        .testTarget(name: "BPFSimCommandsTests", dependencies: ["BPFSimCommands"]),
+        // Locations of the repository's and ../shared's test inputs, for every test target.
+        .target(name: "BPFTestSupport", path: "Tests/BPFTestSupport"),
+        .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
+        .testTarget(name: "BPFInterpreterTests", dependencies: ["BPFSim", "BPFTestSupport"]),
+        .testTarget(name: "BPFSimCommandsTests", dependencies: ["BPFSimCommands", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -65,14 +65,16 @@ public enum Disassembler {
         case .aluRegister: return ("\(mnemonic) \(dst), \(src)", nil, 1)
         case .aluUnary: return ("\(mnemonic) \(dst)", nil, 1)
         case .load, .loadAcquire: return ("\(mnemonic) \(dst), \(memory(instruction.src, instruction.offset))", nil, 1)
-        case .storeImmediate: return ("\(mnemonic) \(memory(instruction.dst, instruction.offset)), \(number(imm))", nil, 1)
+        case .storeImmediate:
+            return ("\(mnemonic) \(memory(instruction.dst, instruction.offset)), \(number(imm))", nil, 1)
         case .storeRegister, .storeRelease, .atomic:
             return ("\(mnemonic) \(memory(instruction.dst, instruction.offset)), \(src)", nil, 1)
-        case .jumpAlways: return ("ja \(signed(Int(instruction.offset)))", target(Int(instruction.offset)), 1)
+        case .jumpAlways: return ("\(mnemonic) \(signed(Int(instruction.offset)))", target(Int(instruction.offset)), 1)
         case .jumpLong: return ("ja32 \(signed(Int(imm)))", target(Int(imm)), 1)
         case .jumpImmediate:
             return (
-                "\(mnemonic) \(dst), \(number(imm)), \(signed(Int(instruction.offset)))", target(Int(instruction.offset)), 1
+                "\(mnemonic) \(dst), \(number(imm)), \(signed(Int(instruction.offset)))",
+                target(Int(instruction.offset)), 1
             )
         case .jumpRegister:
             return (

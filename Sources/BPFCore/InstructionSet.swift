@@ -286,6 +286,7 @@ private func buildSpecs() -> [InstructionSpec] {
     // Jumps: opcode = op << 4 | source | class.
     add(0x05, .none, .ja, "ja", .jumpAlways)
     add(0x06, .none, .ja32, "ja32", .jumpLong, .v4)
+    add(0xe5, .source(0), .mayGoto, "may_goto", .jumpAlways, .v4)
     typealias JumpRow = (String, UInt8, [Operation], ISAVersion)
     let jumps: [JumpRow] = [
         ("jeq", 0x1, [.jeq64Imm, .jeq64Reg, .jeq32Imm, .jeq32Reg], .v1),

@@ -63,6 +63,9 @@ public enum Operation: UInt8, Sendable, CaseIterable {
     case jlt64Imm, jlt64Reg, jle64Imm, jle64Reg, jslt64Imm, jslt64Reg, jsle64Imm, jsle64Reg
 
     // MARK: Jumps (BPF_JMP32, class 0x06)
+    /// `may_goto` (BPF_JMP | BPF_JCOND, src 0): jump when the run's loop allowance is used
+    /// up, otherwise use one unit of it and fall through.
+    case mayGoto
     /// `gotol` / `ja32` (v4): pc += imm.
     case ja32
     case jeq32Imm, jeq32Reg, jgt32Imm, jgt32Reg, jge32Imm, jge32Reg, jset32Imm, jset32Reg

@@ -101,6 +101,8 @@ public final class Interpreter: CallbackInvoker {
         let maxDepth = machine.limits.maxCallDepth
         let count = code.count
         var executed = self.executed
+        // The kernel lets `may_goto` fall through BPF_MAX_LOOPS (8M) times per run.
+        var mayGotoAllowance: UInt64 = 8 * 1024 * 1024
         var depth = baseDepth
         var pc = start
 
@@ -333,6 +335,8 @@ public final class Interpreter: CallbackInvoker {
 
                 // MARK: Jumps: `offset` holds the absolute target
                 case .ja, .ja32: pc = Int(i.offset)
+                case .mayGoto:
+                    if mayGotoAllowance == 0 { pc = Int(i.offset) } else { mayGotoAllowance -= 1 }
                 case .jeq64Imm: if r[d] == imm { pc = Int(i.offset) }
                 case .jeq64Reg: if r[d] == r[s] { pc = Int(i.offset) }
                 case .jgt64Imm: if r[d] > imm { pc = Int(i.offset) }

@@ -138,8 +138,11 @@ public final class AddressSpace {
             return
                 "\(name) at offset \(offset), which is \(descriptor.writable ? "not accessible this way" : "read-only")"
         }
-        if offset >= limit {
-            return "\(offset - limit) bytes past the end of \(name) (\(limit) bytes)"
+        if offset == limit {
+            return "right after the end of \(name) (\(limit) bytes)"
+        }
+        if offset > limit {
+            return "\(offset - limit) bytes after the end of \(name) (\(limit) bytes)"
         }
         return "offset \(offset) of \(name) (\(limit) bytes): the access runs \(end - limit) bytes past its end"
     }

@@ -18,11 +18,37 @@ public enum BPFSimVersion {
     public static let string = "0.1.0"
 }
 
-// MARK: - Shared output helpers
+// MARK: - Output
 
-/// Writes to standard error.
+/// Where commands write. Tests replace it (per task) to capture what a command prints.
+public final class Console: @unchecked Sendable {
+    private let writeOut: @Sendable (String) -> Void
+    private let writeErr: @Sendable (String) -> Void
+
+    public init(out: @escaping @Sendable (String) -> Void, err: @escaping @Sendable (String) -> Void) {
+        writeOut = out
+        writeErr = err
+    }
+
+    /// Standard output and standard error.
+    public static let standard = Console(
+        out: { text in FileHandle.standardOutput.write(Data(text.utf8)) },
+        err: { text in FileHandle.standardError.write(Data(text.utf8)) })
+
+    @TaskLocal public static var current: Console = .standard
+
+    public func out(_ text: String, terminator: String = "\n") { writeOut(text + terminator) }
+    public func err(_ text: String, terminator: String = "\n") { writeErr(text + terminator) }
+}
+
+/// Writes a line to the current console's standard output.
+func print(_ text: String, terminator: String = "\n") {
+    Console.current.out(text, terminator: terminator)
+}
+
+/// Writes a line to the current console's standard error.
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    Console.current.err(text)
 }
 
 /// Encodes a `--json` value: one line, keys sorted, so output is stable.
@@ -70,7 +96,8 @@ func readFile(_ path: String) throws -> Data {
 }
 
 /// A program given on the command line: assembly text (`.s`), raw slots (`.bin`), or a
-/// conformance test (`.data`, whose `-- mem` becomes the default memory).
+/// conformance test (`.data`, whose `-- mem` becomes the default memory). Throws
+/// `ProgramError` for text or bytes that are not a program, `CommandFailure` otherwise.
 struct ProgramFile {
     var instructions: [Instruction]
     var memory: [UInt8]?
@@ -78,22 +105,18 @@ struct ProgramFile {
     init(path: String) throws {
         let data = try readFile(path)
         let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
-        do {
-            switch ext {
-            case "s", "asm":
-                instructions = try Assembler.assemble(String(decoding: data, as: UTF8.self))
-            case "data":
-                let test = try ConformanceTest(parsing: String(decoding: data, as: UTF8.self))
-                instructions = try test.instructions()
-                memory = test.memory
-            case "o" where data.starts(with: [0x7f, 0x45, 0x4c, 0x46]):
-                throw CommandFailure(
-                    "\(path): ELF objects are not supported yet; give assembly (.s) or raw instructions (.bin)")
-            default:
-                instructions = try Instruction.decode(Array(data))
-            }
-        } catch let error as ProgramError {
-            throw CommandFailure("\(path): \(error)")
+        switch ext {
+        case "s", "asm":
+            instructions = try Assembler.assemble(String(decoding: data, as: UTF8.self))
+        case "data":
+            let test = try ConformanceTest(parsing: String(decoding: data, as: UTF8.self))
+            instructions = try test.instructions()
+            memory = test.memory
+        case "o" where data.starts(with: [0x7f, 0x45, 0x4c, 0x46]):
+            throw CommandFailure(
+                "\(path): ELF objects are not supported yet; give assembly (.s) or raw instructions (.bin)")
+        default:
+            instructions = try Instruction.decode(Array(data))
         }
     }
 }

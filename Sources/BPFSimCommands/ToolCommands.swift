@@ -58,6 +58,9 @@ struct Disassemble: ParsableCommand {
         do {
             let file = try ProgramFile(path: input)
             print(Disassembler.text(file.instructions), terminator: "")
+        } catch let error as ProgramError {
+            printError("error: \(input): \(error)")
+            throw ExitCode(1)
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
