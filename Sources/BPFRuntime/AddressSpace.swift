@@ -23,6 +23,10 @@ public final class AddressSpace {
         case packet = 3
         /// Function addresses (`BPF_PSEUDO_FUNC`): offset = instruction index. Not readable.
         case code = 4
+        /// Map pointers (what `lddw map_fd` loads): offset = the map's index. Not readable.
+        case maps = 5
+        /// Read-only bytes helpers hand to callbacks (the key `bpf_for_each_map_elem` passes).
+        case scratch = 6
     }
 
     public static let firstDynamic: UInt32 = 8

@@ -114,7 +114,9 @@ public enum MapType: UInt32, Sendable, Hashable, CaseIterable, Codable {
     }
 
     /// Per-CPU types keep one value per CPU.
-    public var isPerCPU: Bool { self == .percpuHash || self == .percpuArray || self == .lruPercpuHash || self == .percpuCgroupStorage }
+    public var isPerCPU: Bool {
+        self == .percpuHash || self == .percpuArray || self == .lruPercpuHash || self == .percpuCgroupStorage
+    }
 }
 
 /// Map flags (`BPF_F_*` for map creation, linux/bpf.h).

@@ -38,17 +38,59 @@ public final class Machine {
     public var printk: [String] = []
     /// Gives the context region its fields; nil when the program has no context.
     public var context: (any ContextAccessor)?
+    /// The maps, by index; a map's guest pointer names its index.
+    public private(set) var maps: [BPFMap] = []
+    /// The programs tail calls can reach, by index (prog array values are these indices).
+    public var programs: [Program] = []
+    /// Names of `programs`, for messages.
+    public var programNames: [String] = []
+
+    // MARK: Per-run output and state
+
+    /// Where the program asked the packet to go, set by `bpf_redirect*`.
+    public var redirect: RedirectTarget?
+    /// A tail call the program asked for: the index into `programs`. Engines check it after
+    /// `bpf_tail_call` returns, and jump.
+    public var pendingTailCall: Int?
+    /// Tail calls taken in this run (the kernel allows 33, `MAX_TAIL_CALL_CNT`).
+    public var tailCallCount = 0
+    public static let maxTailCalls = 33
+
+    /// Clears what one run leaves behind; called by the facade before each run.
+    public func beginRun() {
+        redirect = nil
+        pendingTailCall = nil
+        tailCallCount = 0
+    }
+
+    /// Records the submitted ring-buffer and perf-event records, and clears them.
+    public func drainEvents() -> [EventRecord] {
+        var records: [EventRecord] = []
+        for map in maps {
+            if let ring = map as? RingBufferMap {
+                records += ring.drain().map { EventRecord(map: map.name, kind: .ringBuffer, cpu: nil, data: $0) }
+            } else if let perf = map as? PerfEventArrayMap {
+                records += perf.drain().map { EventRecord(map: map.name, kind: .perfEvent, cpu: $0.cpu, data: $0.data) }
+            }
+        }
+        return records
+    }
 
     /// The stack: `maxCallDepth` frames of `stackFrameSize` bytes. Frame d occupies
     /// offsets [d * size, (d + 1) * size) and its r10 is (d + 1) * size, so the region's
     /// limit tracks the call depth and a deeper (dead) frame is never accessible.
     public let stack: UnsafeMutableRawPointer
+    /// Region 6: read-only bytes for callbacks, `scratchSlotSize` per nesting level.
+    public let scratch: UnsafeMutableRawPointer
+    public static let scratchSlotSize = 512
+    /// How many helper callbacks are running inside each other.
+    public var callbackNesting = 0
     private var input: UnsafeMutableRawPointer?
     private var inputCapacity = 0
     public private(set) var inputSize = 0
 
     public init(
-        helpers: HelperRegistry = HelperRegistry(WorldHelpers.all), world: World = World(),
+        helpers: HelperRegistry = StandardHelpers.registry, world: World = World(),
         limits: ExecutionLimits = .init()
     ) {
         memory = AddressSpace()
@@ -63,11 +105,19 @@ public final class Machine {
             writable: true)
         memory.map(
             AddressSpace.Well.code.rawValue, name: "program code", kind: .code, base: nil, size: 0, writable: false)
+        let scratchBytes = Self.scratchSlotSize * limits.maxCallDepth
+        scratch = .allocate(byteCount: scratchBytes, alignment: 16)
+        scratch.initializeMemory(as: UInt8.self, repeating: 0, count: scratchBytes)
+        memory.map(
+            AddressSpace.Well.scratch.rawValue, name: "a callback's key", kind: .memory, base: scratch,
+            size: scratchBytes,
+            writable: false)
         setInput([])
     }
 
     deinit {
         stack.deallocate()
+        scratch.deallocate()
         input?.deallocate()
     }
 
@@ -142,6 +192,48 @@ public final class Machine {
         return value
     }
 
+    // MARK: Maps
+
+    /// Creates a map from its definition, with its initial entries, and returns it.
+    @discardableResult
+    public func createMap(_ spec: MapSpec) throws(MapError) -> BPFMap {
+        let kind: BPFMap.Type
+        switch spec.type {
+        case .array, .percpuArray: kind = ArrayMap.self
+        case .hash, .percpuHash, .hashOfMaps, .devmapHash: kind = HashMap.self
+        case .lruHash, .lruPercpuHash: kind = LRUHashMap.self
+        case .progArray, .arrayOfMaps, .devmap, .cpumap, .xskmap, .cgroupArray: kind = ReferenceArrayMap.self
+        case .perfEventArray: kind = PerfEventArrayMap.self
+        case .lpmTrie: kind = LPMTrieMap.self
+        case .queue, .stack: kind = QueueStackMap.self
+        case .ringbuf: kind = RingBufferMap.self
+        case .bloomFilter: kind = BloomFilterMap.self
+        default: throw .notSupported("map '\(spec.name)': type \(spec.type.kernelName) is not emulated")
+        }
+        let map = try kind.init(spec: spec, index: maps.count, machine: self)
+        for entry in spec.initialEntries {
+            if spec.type == .queue || spec.type == .stack || spec.type == .bloomFilter {
+                try map.update(key: [], value: entry.value, flags: UpdateFlags.any)
+            } else {
+                try map.update(key: entry.key, value: entry.value, flags: UpdateFlags.any)
+            }
+        }
+        maps.append(map)
+        return map
+    }
+
+    /// The map a register value points to, if it is a map pointer.
+    @inline(__always)
+    public func map(at pointer: UInt64) -> BPFMap? {
+        guard pointer >> 32 == UInt64(AddressSpace.Well.maps.rawValue) else { return nil }
+        let index = Int(pointer & 0xffff_ffff)
+        return index < maps.count ? maps[index] : nil
+    }
+
+    public func map(named name: String) -> BPFMap? {
+        maps.first { $0.name == name }
+    }
+
     // MARK: Memory outside the fast path
 
     /// The host address of `size` bytes at `address`, for helpers; a fault when the
@@ -178,6 +270,20 @@ public final class Machine {
             .outOfBounds(address: address, size: size, write: write, where: memory.describe(address, size: size)),
             pc: pc)
     }
+}
+
+/// A record a program sent to user space through a ring buffer or a perf event array.
+public struct EventRecord: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Codable {
+        case ringBuffer = "ringbuf"
+        case perfEvent = "perf_event"
+    }
+
+    public var map: String
+    public var kind: Kind
+    /// The perf buffer's CPU index; nil for ring buffers.
+    public var cpu: Int?
+    public var data: [UInt8]
 }
 
 /// How a run ended.

@@ -16,11 +16,14 @@ public struct World: Sendable, Hashable {
     public var cpuCount: Int
     /// `bpf_get_numa_node_id`.
     public var numaNode: UInt32
+    /// The task `bpf_get_current_*` see.
+    public var task: EmulatedTask
 
     public init(
         monotonicNanoseconds: UInt64 = 1_000_000_000, clockStep: UInt64 = 1_000, randomSeed: UInt64 = 0x5eed,
-        cpu: UInt32 = 0, cpuCount: Int = 1, numaNode: UInt32 = 0
+        cpu: UInt32 = 0, cpuCount: Int = 1, numaNode: UInt32 = 0, task: EmulatedTask = EmulatedTask()
     ) {
+        self.task = task
         self.monotonicNanoseconds = monotonicNanoseconds
         self.clockStep = clockStep
         self.randomSeed = randomSeed
@@ -30,27 +33,47 @@ public struct World: Sendable, Hashable {
     }
 }
 
+/// The process a program sees as `current`.
+public struct EmulatedTask: Sendable, Hashable, Codable {
+    /// The thread id (`pid` in the kernel's terms).
+    public var pid: UInt32
+    /// The process id (`tgid`).
+    public var tgid: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+    /// Up to 15 bytes (`TASK_COMM_LEN` is 16 with the NUL).
+    public var comm: String
+
+    public init(pid: UInt32 = 1000, tgid: UInt32 = 1000, uid: UInt32 = 0, gid: UInt32 = 0, comm: String = "bpfsim") {
+        self.pid = pid
+        self.tgid = tgid
+        self.uid = uid
+        self.gid = gid
+        self.comm = comm
+    }
+}
+
 /// The changing part of the world during runs: the clock and the random stream.
 public struct WorldState: Sendable {
     public private(set) var world: World
-    private var now: UInt64
+    private var clock: UInt64
     private var random: UInt64
 
     public init(_ world: World) {
         self.world = world
-        now = world.monotonicNanoseconds
+        clock = world.monotonicNanoseconds
         random = world.randomSeed
     }
 
     /// Reads the monotonic clock and advances it by the world's step.
     public mutating func readClock() -> UInt64 {
-        let value = now
-        now &+= world.clockStep
+        let value = clock
+        clock &+= world.clockStep
         return value
     }
 
     /// Sets the clock, for example to a packet's capture timestamp.
-    public mutating func setClock(_ nanoseconds: UInt64) { now = nanoseconds }
+    public mutating func setClock(_ nanoseconds: UInt64) { clock = nanoseconds }
 
     /// The next value of the random stream (splitmix64, then the upper 32 bits).
     public mutating func nextRandom32() -> UInt32 {
@@ -66,4 +89,12 @@ public struct WorldState: Sendable {
         get { world.cpu }
         set { world.cpu = newValue }
     }
+
+    public var task: EmulatedTask {
+        get { world.task }
+        set { world.task = newValue }
+    }
+
+    /// The clock's current value, without advancing it.
+    public var now: UInt64 { clock }
 }
