@@ -25,6 +25,9 @@ public final class Interpreter: CallbackInvoker {
 
     private struct Frame {
         var returnIndex: Int
+        /// The program of the caller: -1 for `program`, else an index into `machine.programs`
+        /// (after a tail call).
+        var program: Int
         var r6: UInt64, r7: UInt64, r8: UInt64, r9: UInt64
     }
 
@@ -80,17 +83,44 @@ public final class Interpreter: CallbackInvoker {
         return try execute(from: function, baseDepth: depth)
     }
 
-    /// The loop. Runs from `start` at frame `baseDepth` until that frame exits.
+    /// How the loop over one program's code ended.
+    private enum LoopExit {
+        /// The frame at the base depth exited with r0.
+        case exit(UInt64)
+        /// `bpf_tail_call` succeeded: continue in `machine.programs[program]` at the same depth.
+        case tailCall(program: Int, depth: Int)
+        /// An exit returned to a caller frame in another program (after a tail call).
+        case resume(program: Int, at: Int, depth: Int)
+    }
+
+    /// Runs from `start` at frame `baseDepth` until that frame exits, following tail calls.
     private func execute(from start: Int, baseDepth: Int) throws(ExecutionFault) -> UInt64 {
-        try program.decoded.withUnsafeBufferPointer { (code) throws(ExecutionFault) -> UInt64 in
-            try loop(code: code, start: start, baseDepth: baseDepth)
+        var programID = -1
+        var pc = start
+        var depth = baseDepth
+        while true {
+            let current = programID < 0 ? program : machine.programs[programID]
+            let exit = try current.decoded.withUnsafeBufferPointer { (code) throws(ExecutionFault) -> LoopExit in
+                try loop(
+                    code: code, current: current, programID: programID, start: pc, depth: depth, baseDepth: baseDepth)
+            }
+            switch exit {
+            case .exit(let r0):
+                return r0
+            case .tailCall(let target, let at):
+                (programID, pc, depth) = (target, 0, at)
+            case .resume(let target, let index, let at):
+                (programID, pc, depth) = (target, index, at)
+            }
         }
     }
 
     // The hot path. Everything it touches per instruction is a local or a pointer.
-    private func loop(code: UnsafeBufferPointer<DecodedInstruction>, start: Int, baseDepth: Int) throws(ExecutionFault)
-        -> UInt64
-    {
+    private func loop(
+        code: UnsafeBufferPointer<DecodedInstruction>, current: Program, programID: Int, start: Int,
+        depth startDepth: Int,
+        baseDepth: Int
+    ) throws(ExecutionFault) -> LoopExit {
         let r = registers
         let machine = self.machine
         let memory = machine.memory
@@ -103,7 +133,7 @@ public final class Interpreter: CallbackInvoker {
         var executed = self.executed
         // The kernel lets `may_goto` fall through BPF_MAX_LOOPS (8M) times per run.
         var mayGotoAllowance: UInt64 = 8 * 1024 * 1024
-        var depth = baseDepth
+        var depth = startDepth
         var pc = start
 
         r[10] = machine.framePointer(depth: depth)
@@ -279,7 +309,7 @@ public final class Interpreter: CallbackInvoker {
                     guard let value = legacyLoad(i, r) else {
                         self.executed = executed
                         machine.enterFrame(depth: baseDepth)
-                        return 0
+                        return .exit(0)
                     }
                     r[0] = value
 
@@ -387,22 +417,30 @@ public final class Interpreter: CallbackInvoker {
                     self.executed = executed
                     r[0] = try callHelper(Int64(i.immediate), depth: depth, pc: here)
                     executed = self.executed
+                    if let target = machine.pendingTailCall {
+                        machine.pendingTailCall = nil
+                        return .tailCall(program: target, depth: depth)
+                    }
                 case .callLocal:
-                    try pushFrame(returnTo: pc, depth: &depth, maxDepth: maxDepth, pc: here)
+                    try pushFrame(returnTo: pc, program: programID, depth: &depth, maxDepth: maxDepth, pc: here)
                     pc = Int(i.offset)
                 case .callx:
                     let target = r[d]
                     if target >> 32 == UInt64(AddressSpace.Well.code.rawValue) {
                         let function = Int(truncatingIfNeeded: target & 0xffff_ffff)
-                        guard program.functionEntries.contains(function) else {
+                        guard current.functionEntries.contains(function) else {
                             throw ExecutionFault(.badCallTarget(value: target), pc: here)
                         }
-                        try pushFrame(returnTo: pc, depth: &depth, maxDepth: maxDepth, pc: here)
+                        try pushFrame(returnTo: pc, program: programID, depth: &depth, maxDepth: maxDepth, pc: here)
                         pc = function
                     } else if target <= UInt64(Int32.max) {
                         self.executed = executed
                         r[0] = try callHelper(Int64(target), depth: depth, pc: here)
                         executed = self.executed
+                        if let target = machine.pendingTailCall {
+                            machine.pendingTailCall = nil
+                            return .tailCall(program: target, depth: depth)
+                        }
                     } else {
                         throw ExecutionFault(.badCallTarget(value: target), pc: here)
                     }
@@ -411,7 +449,7 @@ public final class Interpreter: CallbackInvoker {
                 case .exit:
                     if depth == baseDepth {
                         self.executed = executed
-                        return r[0]
+                        return .exit(r[0])
                     }
                     depth -= 1
                     let frame = frames[depth]
@@ -422,6 +460,10 @@ public final class Interpreter: CallbackInvoker {
                     r[10] = UInt64(AddressSpace.Well.stack.rawValue) << 32 | UInt64((depth + 1) * frameSize)
                     memory.setLimit(AddressSpace.Well.stack.rawValue, size: UInt64((depth + 1) * frameSize))
                     pc = frame.returnIndex
+                    if frame.program != programID {
+                        self.executed = executed
+                        return .resume(program: frame.program, at: pc, depth: depth)
+                    }
 
                 case .lddwSecondSlot:
                     preconditionFailure("validation lets no jump reach the second slot of an lddw (pc \(here))")
@@ -434,10 +476,11 @@ public final class Interpreter: CallbackInvoker {
     }
 
     @inline(__always)
-    private func pushFrame(returnTo: Int, depth: inout Int, maxDepth: Int, pc: Int) throws(ExecutionFault) {
+    private func pushFrame(returnTo: Int, program: Int, depth: inout Int, maxDepth: Int, pc: Int) throws(ExecutionFault)
+    {
         guard depth + 1 < maxDepth else { throw ExecutionFault(.callDepthExceeded(limit: maxDepth), pc: pc) }
         let r = registers
-        frames[depth] = Frame(returnIndex: returnTo, r6: r[6], r7: r[7], r8: r[8], r9: r[9])
+        frames[depth] = Frame(returnIndex: returnTo, program: program, r6: r[6], r7: r[7], r8: r[8], r9: r[9])
         depth += 1
         deepestFrame = max(deepestFrame, depth)
         r[10] = machine.framePointer(depth: depth)

@@ -38,34 +38,12 @@ public struct FlatRunResult: Sendable {
 /// Runs a program the way the conformance suite does: r1 points to a private, writable
 /// copy of `memory` and r2 holds its length; without memory both are 0.
 public enum FlatRunner {
-    public static func run(_ program: Program, memory: [UInt8]?, configuration: RunConfiguration = .init())
-        throws(ProgramError) -> FlatRunResult
-    {
-        let machine = Machine(world: configuration.world, limits: configuration.limits)
-        return try run(program, memory: memory, machine: machine, engine: configuration.engine)
-    }
-
-    public static func run(_ program: Program, memory: [UInt8]?, machine: Machine, engine: Engine) throws(ProgramError)
-        -> FlatRunResult
-    {
-        let program = try resolveWithoutMaps(program)
-        let address = machine.setInput(memory ?? [])
-        let arguments: [UInt64] = memory.map { [address, UInt64($0.count)] } ?? [0, 0]
-        let execution: ExecutionResult
-        switch engine {
-        case .interpreter:
-            execution = Interpreter(program: program, machine: machine).run(arguments: arguments)
-        }
-        return FlatRunResult(execution: execution, memoryAfter: machine.inputBytes, printk: machine.printk)
-    }
-
-    /// Function addresses need no maps; every other pseudo `lddw` does.
-    public static func resolveWithoutMaps(_ program: Program) throws(ProgramError) -> Program {
-        try program.resolvingPseudoLoads { (load) throws(ProgramError) -> UInt64 in
-            guard load.kind == .function, let target = load.functionTarget else {
-                throw .unresolvedPseudoLoad(load.kind, at: load.index)
-            }
-            return AddressSpace.address(region: AddressSpace.Well.code.rawValue, offset: UInt32(target))
-        }
+    public static func run(
+        _ program: Program, memory: [UInt8]?, maps: [MapSpec] = [], configuration: RunConfiguration = .init()
+    ) throws(SessionError) -> FlatRunResult {
+        let definition = ProgramDefinition(name: "program", type: .unspec, instructions: program.instructions)
+        let session = try Session(programs: [definition], maps: maps, configuration: configuration)
+        let run = session.run(0, input: .memory(memory))
+        return FlatRunResult(execution: run.execution, memoryAfter: run.dataOut ?? [], printk: run.printk)
     }
 }

@@ -2,14 +2,17 @@ import ArgumentParser
 import BPFSim
 import Foundation
 
-/// `bpfsim run`: run a program once on flat memory.
+/// `bpfsim run`: run a program once.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a program once, as the conformance suite does: r1 = memory, r2 = its length.",
+        abstract: "Run a program once.",
         discussion: """
             PROGRAM is assembly text (.s), raw 8-byte instructions (.bin) or a conformance test \
-            (.data, whose memory is used unless --mem or --mem-hex is given). A fault or a program \
-            that does not load exits with status 1. --json output is described in docs/json.md.
+            (.data, whose memory is used unless --mem or --mem-hex is given). It runs as the \
+            conformance suite does: r1 = the memory, r2 = its length. With --data, it runs as an \
+            XDP program on that packet. Maps given with --map are available to `lddw map_idx N` \
+            (N counts --map options from 0). A fault or a program that does not load exits with \
+            status 1. --json output is described in docs/json.md.
             """
     )
 
@@ -22,8 +25,23 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("mem-hex"), help: "The input memory as hex bytes.")
     var memHex: String?
 
+    @Option(help: "A packet file: run the program as XDP on it.")
+    var data: String?
+
+    @Option(name: .customLong("data-hex"), help: "The packet as hex bytes: run the program as XDP on it.")
+    var dataHex: String?
+
+    @Option(
+        name: .customLong("map"),
+        help: ArgumentHelp(
+            "A map: NAME:TYPE:KEY_SIZE:VALUE_SIZE:MAX_ENTRIES[:FLAGS], TYPE as bpftool names it.", valueName: "spec"))
+    var maps: [String] = []
+
     @Option(help: "Instructions a run may execute before it faults.")
     var budget: UInt64 = ExecutionLimits().instructionBudget
+
+    @Option(help: "Emulated CPUs (per-CPU maps hold one value for each).")
+    var cpus: Int = 1
 
     @Flag(help: "Refuse at load what the kernel refuses (out-of-range shifts, division by an immediate 0, callx).")
     var kernelStrict = false
@@ -32,19 +50,92 @@ struct Run: ParsableCommand {
     var json = false
 
     mutating func validate() throws {
-        if mem != nil && memHex != nil { throw ValidationError("give --mem or --mem-hex, not both") }
+        if [mem, memHex, data, dataHex].compactMap({ $0 }).count > 1 {
+            throw ValidationError("give one of --mem, --mem-hex, --data, --data-hex")
+        }
+        if cpus < 1 || cpus > 1024 { throw ValidationError("--cpus must be between 1 and 1024") }
+        for spec in maps where MapSpec(commandLine: spec) == nil {
+            throw ValidationError("'\(spec)' is not NAME:TYPE:KEY_SIZE:VALUE_SIZE:MAX_ENTRIES[:FLAGS]")
+        }
     }
 
     func run() throws {
-        let report = RunReport.make(
-            programPath: program, memPath: mem, memHex: memHex, budget: budget,
-            strictness: kernelStrict ? .kernel : .conformance)
+        let report = makeReport()
         if json {
             printJSON(report)
         } else {
             report.printText()
         }
         if report.error != nil { throw ExitCode(1) }
+    }
+
+    func makeReport() -> RunReport {
+        var report = RunReport()
+        let file: ProgramFile
+        let input: ProgramInput
+        do {
+            file = try ProgramFile(path: program)
+            if let mem {
+                input = .memory(Array(try readFile(mem)))
+            } else if let memHex {
+                input = .memory(try parseHex(memHex))
+            } else if let data {
+                input = .packet(Array(try readFile(data)))
+            } else if let dataHex {
+                input = .packet(try parseHex(dataHex))
+            } else {
+                input = .memory(file.memory)
+            }
+        } catch let error as ProgramError {
+            report.error = .init(loadError: error, path: program)
+            return report
+        } catch {
+            report.error = .init(kind: "load", code: "input", message: "\(error)")
+            return report
+        }
+        let configuration = RunConfiguration(
+            limits: ExecutionLimits(instructionBudget: budget), world: World(cpuCount: cpus),
+            validation: ValidationOptions(strictness: kernelStrict ? .kernel : .conformance))
+        let definition = ProgramDefinition(
+            name: URL(fileURLWithPath: program).lastPathComponent, type: input.isPacket ? .xdp : .unspec,
+            instructions: file.instructions)
+        let session: Session
+        do {
+            session = try Session(
+                programs: [definition], maps: maps.compactMap(MapSpec.init(commandLine:)), configuration: configuration)
+        } catch {
+            if let programError = error.programError {
+                report.error = .init(loadError: programError, path: program)
+            } else {
+                report.error = .init(kind: "load", code: error.code, message: error.message)
+            }
+            return report
+        }
+        let result = session.run(0, input: input)
+        report.insns = result.execution.instructionCount
+        if input.isPacket {
+            report.dataOut = result.dataOut.map(Hex.string)
+        } else if case .memory(let bytes) = input, bytes != nil {
+            report.memory = result.dataOut.map(Hex.string)
+        }
+        if !result.printk.isEmpty { report.printk = result.printk }
+        if !session.machine.maps.isEmpty { report.maps = MapDump.all(session.machine) }
+        if !result.events.isEmpty { report.events = result.events.map(RunReport.Event.init) }
+        report.redirect = result.redirect
+        if let fault = result.execution.fault {
+            report.error = .init(
+                kind: "fault", code: fault.code, message: fault.message, pc: fault.pc, instruction: fault.instruction)
+        } else {
+            report.retval = result.execution.returnValue
+        }
+        return report
+    }
+}
+
+extension ProgramInput {
+    var isPacket: Bool {
+        if case .packet = self { return true }
+        return false
     }
 }
 
@@ -58,8 +149,31 @@ struct RunReport: Encodable {
     var insns: UInt64?
     /// The input memory after the run, as hex, when there was memory.
     var memory: String?
+    /// The packet after the run (XDP: metadata, then the packet), as hex.
+    var dataOut: String?
     var printk: [String]?
+    var maps: [String: MapDump]?
+    var events: [Event]?
+    var redirect: RedirectTarget?
     var error: ErrorReport?
+
+    enum CodingKeys: String, CodingKey {
+        case version, retval, insns, memory, dataOut = "data_out", printk, maps, events, redirect, error
+    }
+
+    struct Event: Encodable {
+        var map: String
+        var kind: String
+        var cpu: Int?
+        var data: String
+
+        init(_ record: EventRecord) {
+            map = record.map
+            kind = record.kind.rawValue
+            cpu = record.cpu
+            data = Hex.string(record.data)
+        }
+    }
 
     struct ErrorReport: Encodable {
         /// `load` (the program could not be read or validated) or `fault` (it stopped while running).
@@ -70,50 +184,6 @@ struct RunReport: Encodable {
         var pc: Int?
         var instruction: String?
         var line: Int?
-    }
-
-    static func make(programPath: String, memPath: String?, memHex: String?, budget: UInt64, strictness: Strictness)
-        -> RunReport
-    {
-        var report = RunReport()
-        let file: ProgramFile
-        let memory: [UInt8]?
-        let program: Program
-        do {
-            file = try ProgramFile(path: programPath)
-            if let memPath {
-                memory = Array(try readFile(memPath))
-            } else if let memHex {
-                memory = try parseHex(memHex)
-            } else {
-                memory = file.memory
-            }
-            program = try Program(instructions: file.instructions, options: ValidationOptions(strictness: strictness))
-        } catch let error as ProgramError {
-            report.error = ErrorReport(loadError: error, path: programPath)
-            return report
-        } catch {
-            report.error = ErrorReport(kind: "load", code: "input", message: "\(error)")
-            return report
-        }
-        let configuration = RunConfiguration(limits: ExecutionLimits(instructionBudget: budget))
-        let result: FlatRunResult
-        do {
-            result = try FlatRunner.run(program, memory: memory, configuration: configuration)
-        } catch {
-            report.error = ErrorReport(loadError: error, path: programPath)
-            return report
-        }
-        report.insns = result.execution.instructionCount
-        if memory != nil { report.memory = hexString(result.memoryAfter) }
-        if !result.printk.isEmpty { report.printk = result.printk }
-        if let fault = result.execution.fault {
-            report.error = ErrorReport(
-                kind: "fault", code: fault.code, message: fault.message, pc: fault.pc, instruction: fault.instruction)
-        } else {
-            report.retval = result.execution.returnValue
-        }
-        return report
     }
 
     func printText() {
@@ -136,6 +206,22 @@ struct RunReport: Encodable {
             String(format: "r0 = 0x%016llx (%llu)", retval, retval)
                 + (Int64(bitPattern: retval) < 0 ? " (\(Int64(bitPattern: retval)) signed)" : ""))
         if let insns { print("\(insns) instructions") }
+        if let redirect {
+            print(
+                "redirect: \(redirect.kind.rawValue) \(redirect.index)" + (redirect.map.map { " via map \($0)" } ?? ""))
+        }
+        if let dataOut { print("data_out: \(dataOut)") }
+        for event in events ?? [] { print("\(event.kind) \(event.map): \(event.data)") }
+        for (name, dump) in (maps ?? [:]).sorted(by: { $0.key < $1.key }) {
+            print("map \(name): \(dump.entries.count) entr\(dump.entries.count == 1 ? "y" : "ies")")
+            for entry in dump.entries.prefix(32) {
+                switch entry.value {
+                case .single(let value): print("  \(entry.key): \(value)")
+                case .perCPU(let values): print("  \(entry.key): \(values.joined(separator: " "))")
+                }
+            }
+            if dump.entries.count > 32 { print("  ... \(dump.entries.count - 32) more (use --json)") }
+        }
     }
 }
 

@@ -19,6 +19,8 @@ final class ArrayMap: BPFMap {
         try super.init(spec: spec, index: index, machine: machine)
     }
 
+    override var directValueAddress: UInt64? { perCPU ? nil : storage.guestAddress(slot: 0, cpu: 0) }
+
     @inline(__always)
     private func slot(_ key: UnsafeRawPointer) -> Int? {
         let index = Int(key.loadUnaligned(as: UInt32.self))

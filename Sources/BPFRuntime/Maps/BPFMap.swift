@@ -84,6 +84,10 @@ open class BPFMap {
         AddressSpace.address(region: AddressSpace.Well.maps.rawValue, offset: UInt32(index))
     }
 
+    /// The guest address of the first value, for maps whose values a program may address
+    /// directly (`BPF_PSEUDO_MAP_VALUE`: arrays, which is how global data works); nil otherwise.
+    open var directValueAddress: UInt64? { nil }
+
     // MARK: Program side (helpers). Errors are returned as negative errnos.
 
     /// `bpf_map_lookup_elem`: the guest address of the value for `key` (this CPU's, for
