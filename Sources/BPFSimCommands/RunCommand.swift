@@ -37,6 +37,10 @@ struct Run: ParsableCommand {
             "A map: NAME:TYPE:KEY_SIZE:VALUE_SIZE:MAX_ENTRIES[:FLAGS], TYPE as bpftool names it.", valueName: "spec"))
     var maps: [String] = []
 
+    @Option(
+        help: "A directory of map state: maps found there are loaded first, and every map is saved back after the run.")
+    var state: String?
+
     @Option(help: "Instructions a run may execute before it faults.")
     var budget: UInt64 = ExecutionLimits().instructionBudget
 
@@ -111,7 +115,22 @@ struct Run: ParsableCommand {
             }
             return report
         }
+        if let state {
+            do {
+                try MapState.load(session.machine, from: URL(fileURLWithPath: state))
+            } catch {
+                report.error = .init(kind: "load", code: "state", message: error.description)
+                return report
+            }
+        }
         let result = session.run(0, input: input)
+        if let state {
+            do {
+                try MapState.save(session.machine, to: URL(fileURLWithPath: state))
+            } catch {
+                report.error = .init(kind: "load", code: "state", message: error.description)
+            }
+        }
         report.insns = result.execution.instructionCount
         if input.isPacket {
             report.dataOut = result.dataOut.map(Hex.string)
