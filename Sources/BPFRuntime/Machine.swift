@@ -36,6 +36,9 @@ public final class Machine {
     public var limits: ExecutionLimits
     /// Lines the program printed with `bpf_trace_printk` and friends, as the trace pipe shows them.
     public var printk: [String] = []
+    /// The same lines as `cat /sys/kernel/tracing/trace_pipe` shows them, with the task,
+    /// CPU and timestamp of the emulated world.
+    public var tracePipe: [String] = []
     /// Gives the context region its fields; nil when the program has no context.
     public var context: (any ContextAccessor)?
     /// The maps, by index; a map's guest pointer names its index.
@@ -55,6 +58,21 @@ public final class Machine {
     /// Tail calls taken in this run (the kernel allows 33, `MAX_TAIL_CALL_CNT`).
     public var tailCallCount = 0
     public static let maxTailCalls = 33
+
+    /// Records a `bpf_trace_printk` line, as the message and as its trace-pipe line.
+    public func recordPrintk(_ message: String) {
+        printk.append(message)
+        let task = world.task
+        let comm = String(repeating: " ", count: max(0, 16 - task.comm.count)) + task.comm
+        let pid = String(task.pid) + String(repeating: " ", count: max(0, 7 - String(task.pid).count))
+        let cpu = String(repeating: "0", count: max(0, 3 - String(world.cpu).count)) + String(world.cpu)
+        let microseconds = world.now / 1000
+        let fraction = String(microseconds % 1_000_000)
+        let seconds = String(microseconds / 1_000_000)
+        tracePipe.append(
+            "\(comm)-\(pid) [\(cpu)] ..... \(String(repeating: " ", count: max(0, 5 - seconds.count)))\(seconds)."
+                + "\(String(repeating: "0", count: 6 - fraction.count))\(fraction): bpf_trace_printk: \(message)")
+    }
 
     /// Clears what one run leaves behind; called by the facade before each run.
     public func beginRun() {

@@ -481,7 +481,7 @@ extension HelperCall {
         }
         var line = String(decoding: text, as: UTF8.self)
         if line.hasSuffix("\n") { line.removeLast() }
-        machine.printk.append(line)
+        machine.recordPrintk(line)
         return UInt64(text.count)
     }
 

@@ -165,6 +165,7 @@ public final class Session {
             execution: execution, dataOut: xdp?.output ?? (input.isMemory ? machine.inputBytes : nil),
             printk: machine.printk, events: machine.drainEvents(), redirect: machine.redirect)
         machine.printk.removeAll()
+        machine.tracePipe.removeAll()
         if let fault = execution.fault, let line = definition.sourceLines[fault.pc] {
             run.faultSourceLine = line
             run.execution.fault?.sourceLine = line
