@@ -149,6 +149,13 @@ private struct Reader {
     }
 
     func sections(header: GElf_Ehdr) throws(LoaderError) -> [ELFSection] {
+        // libelf quietly reports no sections when their table runs past the end; say so.
+        let headerTable = Int(clamping: header.e_shoff)
+        let declared = UInt64(header.e_shnum) * UInt64(ELFConstant.sectionHeaderSize)
+        guard header.e_shoff <= UInt64(byteCount), declared <= UInt64(byteCount) - header.e_shoff else {
+            throw .truncated(
+                path, offset: headerTable, needed: Int(declared), available: max(0, byteCount - headerTable))
+        }
         var count = 0
         guard elf_getshdrnum(elf, &count) == 0 else { throw .malformedELF(path, detail: ELFFile.lastError()) }
         var namesIndex = 0
@@ -158,7 +165,6 @@ private struct Reader {
         guard namesIndex < count else {
             throw .badSectionIndex(path, section: nil, offset: 62, index: namesIndex, field: "e_shstrndx", count: count)
         }
-        let headerTable = Int(header.e_shoff)
         let tableEnd = UInt64(header.e_shoff) + UInt64(count) * UInt64(ELFConstant.sectionHeaderSize)
         guard tableEnd <= UInt64(byteCount) else {
             throw .truncated(

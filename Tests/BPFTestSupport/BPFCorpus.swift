@@ -38,11 +38,12 @@ public enum BPFCorpus {
     }
 
     /// A benchmark built as its README says: `-DVARIANT_XDP` with `-g`, `-DVARIANT_MEM` without.
-    public static func benchObject(_ name: String, variant: String) throws -> String {
+    /// `debugInfo` overrides that choice.
+    public static func benchObject(_ name: String, variant: String, debugInfo: Bool? = nil) throws -> String {
         guard let benchDirectory else { throw CompileError(description: "../shared/bench is absent") }
         return try compile(
             source: benchDirectory.appendingPathComponent(name + ".c").path, defines: ["VARIANT_" + variant],
-            debugInfo: variant == "XDP")
+            debugInfo: debugInfo ?? (variant == "XDP"))
     }
 
     /// Where compiled objects go; removed with the machine's temporary files.
@@ -63,7 +64,7 @@ public enum BPFCorpus {
         defer { lock.unlock() }
         if let cached = cache[key] { return try cached.get() }
         let base = URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
-        let suffix = defines.map { "." + $0.lowercased() }.joined()
+        let suffix = defines.map { "." + $0.lowercased() }.joined() + (debugInfo ? ".g" : "")
         let output = outputDirectory.appendingPathComponent(base + suffix + ".o").path
         var arguments = ["-O2", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu"]
         if debugInfo { arguments.append("-g") }
