@@ -181,10 +181,6 @@ extension LoaderError {
     public static func malformedBTF(_ file: String, section: String, offset: Int, detail: String) -> LoaderError {
         .init(file, section, offset, "malformed_btf", detail)
     }
-
-    public static func badBTFType(_ file: String, id: UInt32, detail: String) -> LoaderError {
-        .init(file, ".BTF", nil, "bad_btf_type", "type [\(id)]: \(detail)")
-    }
 }
 
 // MARK: - Programs
