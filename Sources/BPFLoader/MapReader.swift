@@ -67,7 +67,7 @@ struct MapReader {
         }.sorted { $0.value < $1.value }
         for symbol in symbols {
             let offset = Int(clamping: symbol.value)
-            guard offset + definitionSize <= section.data.count else {
+            guard definitionSize <= section.data.count, offset <= section.data.count - definitionSize else {
                 throw .badMapDefinition(
                     file, section: section.name, offset: offset, map: symbol.name,
                     detail: "a struct bpf_map_def needs \(definitionSize) bytes here; the section has \(section.data.count)")

@@ -334,7 +334,7 @@ struct ObjectLoader {
         if let mapIndex = maps.dataMaps[symbolSection] {
             // The offset clang leaves in the immediate plus the symbol's own (a section
             // symbol's is 0), as libbpf computes it for RELO_DATA.
-            let valueOffset = Int64(symbol.value) + Int64(instruction.immediate)
+            let valueOffset = Int64(clamping: symbol.value) + Int64(instruction.immediate)
             guard valueOffset >= 0, valueOffset <= Int64(maps.specs[mapIndex].valueSize) else {
                 throw .unresolvedSymbol(
                     file, section: section, offset: offset, symbol: symbol.name,
@@ -344,7 +344,7 @@ struct ObjectLoader {
         }
         if code[symbolSection] != nil {
             // A function's address (a callback): the immediate is a byte offset from the symbol.
-            let byteOffset = Int64(symbol.value) + Int64(instruction.immediate)
+            let byteOffset = Int64(clamping: symbol.value) + Int64(instruction.immediate)
             guard byteOffset >= 0, byteOffset % 8 == 0,
                 let callee = function(in: symbolSection, containing: Int(byteOffset / 8))
             else {

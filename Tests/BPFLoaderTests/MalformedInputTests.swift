@@ -203,7 +203,7 @@ struct MalformedInputTests {
 
     /// Truncating at any point, or flipping any byte of the headers, must end in a
     /// `LoaderError` or a successful load, never a crash.
-    @Test(arguments: ["legacy_maps", "btf_maps", "subprograms"])
+    @Test(arguments: ["legacy_maps", "btf_maps", "subprograms", "global_data", "map_in_map"])
     func noCorruptionCrashes(name: String) throws {
         let good = try ELFBytes(try BPFCorpus.object(name))
         for length in stride(from: 0, to: good.bytes.count, by: 97) {
@@ -212,12 +212,16 @@ struct MalformedInputTests {
             #expect(error { () throws(LoaderError) in try cut.load() } != nil, "length \(length)")
         }
         // Every byte of the ELF header, every third byte of the section header table, and
-        // every other byte of the first 256 of .BTF, .BTF.ext and the code relocations, set to 0xff.
+        // every other byte of the first 256 of .BTF, .BTF.ext, .symtab, maps and the code
+        // relocations, set to 0xff.
         var offsets = Array(0..<64)
             + Array(stride(from: good.sectionHeaders, to: good.sectionHeaders + good.sectionCount * 64, by: 3))
         for index in 1..<good.sectionCount {
             let sectionName = good.name(ofSection: index)
-            guard sectionName.hasPrefix(".BTF") || sectionName.hasPrefix(".rel") && !sectionName.contains("debug") else { continue }
+            guard
+                sectionName.hasPrefix(".BTF") || sectionName == ".symtab" || sectionName == "maps"
+                    || sectionName.hasPrefix(".rel") && !sectionName.contains("debug")
+            else { continue }
             let start = good.contents(sectionName)
             offsets += Array(stride(from: start, to: min(start + 256, good.bytes.count), by: 2))
         }
