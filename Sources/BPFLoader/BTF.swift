@@ -253,9 +253,10 @@ public struct BTF: Sendable, Hashable {
         format(bytes, at: 0, bitOffset: 0, bitfieldSize: 0, id: id, depth: 0)
     }
 
-    private func format(_ bytes: [UInt8], at offset: Int, bitOffset: UInt32, bitfieldSize: UInt32, id: UInt32,
-                        depth: Int) -> String
-    {
+    private func format(
+        _ bytes: [UInt8], at offset: Int, bitOffset: UInt32, bitfieldSize: UInt32, id: UInt32,
+        depth: Int
+    ) -> String {
         guard depth < 16, let entry = type(resolved(id)) else { return "?" }
         func integer(_ size: Int, signed: Bool) -> String {
             guard size > 0, size <= 8, offset >= 0, offset + size <= bytes.count else { return "?" }
@@ -301,7 +302,8 @@ public struct BTF: Sendable, Hashable {
                 return "\"" + String(decoding: text, as: UTF8.self) + "\""
             }
             let items = (0..<Int(min(count, 64))).map {
-                format(bytes, at: offset + $0 * elementSize, bitOffset: 0, bitfieldSize: 0, id: element, depth: depth + 1)
+                format(
+                    bytes, at: offset + $0 * elementSize, bitOffset: 0, bitfieldSize: 0, id: element, depth: depth + 1)
             }
             return "[" + items.joined(separator: ", ") + (count > 64 ? ", ..." : "") + "]"
         case .structure, .union:
@@ -354,7 +356,9 @@ extension BTF {
         let reader = ByteReader(bytes, file: file, section: sectionName)
         let magic = try reader.u16(0)
         guard magic == BTF.magic else {
-            throw .malformedBTF(file, section: sectionName, offset: 0, detail: "bad magic 0x\(String(magic, radix: 16)) (expected 0xeb9f)")
+            throw .malformedBTF(
+                file, section: sectionName, offset: 0,
+                detail: "bad magic 0x\(String(magic, radix: 16)) (expected 0xeb9f)")
         }
         let version = try reader.u8(2)
         guard version == 1 else {
@@ -362,7 +366,8 @@ extension BTF {
         }
         let headerLength = Int(try reader.u32(4))
         guard headerLength >= 24, headerLength <= bytes.count else {
-            throw .malformedBTF(file, section: sectionName, offset: 4, detail: "header length \(headerLength) is out of range")
+            throw .malformedBTF(
+                file, section: sectionName, offset: 4, detail: "header length \(headerLength) is out of range")
         }
         let typeOffset = Int(try reader.u32(8))
         let typeLength = Int(try reader.u32(12))
@@ -375,7 +380,9 @@ extension BTF {
             guard begin + length <= bytes.count else {
                 throw .malformedBTF(
                     file, section: sectionName, offset: field,
-                    detail: "the \(what) section (\(length) bytes at \(begin)) runs past the end of the BTF (\(bytes.count) bytes)")
+                    detail:
+                        "the \(what) section (\(length) bytes at \(begin)) runs past the end of the BTF (\(bytes.count) bytes)"
+                )
             }
         }
         let strings = Array(bytes[headerLength + stringOffset..<headerLength + stringOffset + stringLength])
@@ -522,7 +529,8 @@ private struct BTFTypeParser {
                 break
             }
             types.append(
-                BTF.TypeEntry(id: id, kind: kind, name: typeName, kindFlag: kindFlag, sizeOrType: sizeOrType, detail: detail))
+                BTF.TypeEntry(
+                    id: id, kind: kind, name: typeName, kindFlag: kindFlag, sizeOrType: sizeOrType, detail: detail))
         }
         for (referenced, where_) in references where Int(referenced) >= types.count {
             throw .malformedBTF(
@@ -547,7 +555,8 @@ extension BTF {
             else { continue }
             let placed = variables.map { variable -> SectionVariable in
                 guard let name = type(variable.type)?.name, let offset = offsets[name] else { return variable }
-                return SectionVariable(type: variable.type, offset: UInt32(truncatingIfNeeded: offset), size: variable.size)
+                return SectionVariable(
+                    type: variable.type, offset: UInt32(truncatingIfNeeded: offset), size: variable.size)
             }
             fixed[index] = TypeEntry(
                 id: entry.id, kind: entry.kind, name: entry.name, kindFlag: entry.kindFlag,

@@ -27,11 +27,13 @@ struct BTFExt {
         let magic = try reader.u16(0)
         guard magic == BTF.magic else {
             throw .malformedBTF(
-                file, section: sectionName, offset: 0, detail: "bad magic 0x\(String(magic, radix: 16)) (expected 0xeb9f)")
+                file, section: sectionName, offset: 0,
+                detail: "bad magic 0x\(String(magic, radix: 16)) (expected 0xeb9f)")
         }
         let headerLength = Int(try reader.u32(4))
         guard headerLength >= 24, headerLength <= bytes.count else {
-            throw .malformedBTF(file, section: sectionName, offset: 4, detail: "header length \(headerLength) is out of range")
+            throw .malformedBTF(
+                file, section: sectionName, offset: 4, detail: "header length \(headerLength) is out of range")
         }
         let functionStart = headerLength + Int(try reader.u32(8))
         let functionLength = Int(try reader.u32(12))

@@ -130,7 +130,8 @@ struct ELFFile {
     /// The section at `index`, or an error naming the field that held the index.
     func section(_ index: Int, field: String, in location: String?, offset: Int?) throws(LoaderError) -> ELFSection {
         guard index > 0 && index < sections.count else {
-            throw .badSectionIndex(path, section: location, offset: offset, index: index, field: field, count: sections.count)
+            throw .badSectionIndex(
+                path, section: location, offset: offset, index: index, field: field, count: sections.count)
         }
         return sections[index]
     }
@@ -207,7 +208,8 @@ private struct Reader {
         if shdr.sh_type == ELFConstant.sectionNoBits {
             guard shdr.sh_size <= ELFConstant.maxNoBitsSize else {
                 throw .malformedELF(
-                    path, section: name, detail: "a zero-filled section of \(shdr.sh_size) bytes is too large to emulate")
+                    path, section: name,
+                    detail: "a zero-filled section of \(shdr.sh_size) bytes is too large to emulate")
             }
             return [UInt8](repeating: 0, count: Int(shdr.sh_size))
         }

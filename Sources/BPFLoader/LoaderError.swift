@@ -77,7 +77,9 @@ extension LoaderError {
         .init(file, section, offset, "malformed_elf", "malformed ELF: \(detail)")
     }
 
-    public static func badSectionIndex(_ file: String, section: String?, offset: Int?, index: Int, field: String, count: Int)
+    public static func badSectionIndex(
+        _ file: String, section: String?, offset: Int?, index: Int, field: String, count: Int
+    )
         -> LoaderError
     {
         .init(
@@ -85,9 +87,10 @@ extension LoaderError {
             "\(field) names section \(index), but the file has \(count) sections")
     }
 
-    public static func sectionOutOfFile(_ file: String, section: String, headerOffset: Int, start: UInt64, size: UInt64,
-                                        fileSize: Int) -> LoaderError
-    {
+    public static func sectionOutOfFile(
+        _ file: String, section: String, headerOffset: Int, start: UInt64, size: UInt64,
+        fileSize: Int
+    ) -> LoaderError {
         .init(
             file, section, nil, "section_out_of_file",
             "the section's bytes (\(size) at file offset \(start)) run past the end of the file (\(fileSize) bytes); its header is at file offset \(headerOffset)"
@@ -128,12 +131,14 @@ extension LoaderError {
             "the relocation patches byte \(value) of '\(target)', which is not an instruction there")
     }
 
-    public static func unsupportedRelocation(_ file: String, section: String, offset: Int, type: UInt32,
-                                             instruction: String) -> LoaderError
-    {
+    public static func unsupportedRelocation(
+        _ file: String, section: String, offset: Int, type: UInt32,
+        instruction: String
+    ) -> LoaderError {
         .init(
             file, section, offset, "unsupported_relocation",
-            "relocation type \(type) on \(instruction) is not one bpfsim handles (R_BPF_64_64 on lddw, R_BPF_64_32 on call)")
+            "relocation type \(type) on \(instruction) is not one bpfsim handles (R_BPF_64_64 on lddw, R_BPF_64_32 on call)"
+        )
     }
 
     public static func unresolvedSymbol(_ file: String, section: String, offset: Int, symbol: String, reason: String)
@@ -153,7 +158,8 @@ extension LoaderError {
     public static func unknownMapType(_ file: String, section: String, offset: Int, map: String, type: UInt32)
         -> LoaderError
     {
-        .init(file, section, offset, "unknown_map_type", "map '\(map)' has type \(type), which is not a kernel map type")
+        .init(
+            file, section, offset, "unknown_map_type", "map '\(map)' has type \(type), which is not a kernel map type")
     }
 
     public static func badMapDefinition(_ file: String, section: String, offset: Int?, map: String, detail: String)

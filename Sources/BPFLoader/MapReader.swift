@@ -70,7 +70,9 @@ struct MapReader {
             guard definitionSize <= section.data.count, offset <= section.data.count - definitionSize else {
                 throw .badMapDefinition(
                     file, section: section.name, offset: offset, map: symbol.name,
-                    detail: "a struct bpf_map_def needs \(definitionSize) bytes here; the section has \(section.data.count)")
+                    detail:
+                        "a struct bpf_map_def needs \(definitionSize) bytes here; the section has \(section.data.count)"
+                )
             }
             let field = { (index: Int) -> UInt32 in LittleEndian.u32(section.data, at: offset + 4 * index)! }
             guard let type = MapType(rawValue: field(0)) else {
@@ -180,7 +182,9 @@ struct MapReader {
                 pinning = parsed
             case "key_size":
                 let value = Int(try number(member))
-                if let keySize, keySize != value { throw fail("key_size \(value) contradicts the key type (\(keySize))") }
+                if let keySize, keySize != value {
+                    throw fail("key_size \(value) contradicts the key type (\(keySize))")
+                }
                 keySize = value
             case "value_size":
                 let value = Int(try number(member))
@@ -190,7 +194,9 @@ struct MapReader {
                 valueSize = value
             case "key":
                 let (id, size) = try pointee(member)
-                if let keySize, keySize != size { throw fail("the key type's size \(size) contradicts key_size \(keySize)") }
+                if let keySize, keySize != size {
+                    throw fail("the key type's size \(size) contradicts key_size \(keySize)")
+                }
                 keySize = size
                 keyType = id
             case "value":
@@ -275,7 +281,8 @@ struct MapReader {
             if spec.type == .progArray {
                 guard
                     let program = programFunctions.firstIndex(where: {
-                        functions[$0].section == Int(symbol.sectionIndex) && UInt64(functions[$0].start * 8) == symbol.value
+                        functions[$0].section == Int(symbol.sectionIndex)
+                            && UInt64(functions[$0].start * 8) == symbol.value
                     })
                 else { throw fail("slot \(slot) names '\(symbol.name)', which is not a program", map: spec.name) }
                 value = program

@@ -80,7 +80,8 @@ public enum ObjectListing {
     /// Names the map an `lddw map_idx` refers to.
     static func mapComment(_ instruction: Instruction, maps: [MapSpec]) -> String? {
         guard instruction.opcode == 0x18,
-            instruction.src == PseudoLoad.Kind.mapIndex.rawValue || instruction.src == PseudoLoad.Kind.mapIndexValue.rawValue,
+            instruction.src == PseudoLoad.Kind.mapIndex.rawValue
+                || instruction.src == PseudoLoad.Kind.mapIndexValue.rawValue,
             instruction.immediate >= 0, Int(instruction.immediate) < maps.count
         else { return nil }
         return "map " + maps[Int(instruction.immediate)].name

@@ -146,7 +146,8 @@ struct ObjectLoader {
             guard start < UInt64(instructions.count), count <= UInt64(instructions.count) - start else {
                 throw .badFunctionSymbol(
                     file, section: elf.symbolTableName, offset: where_, name: symbol.name,
-                    detail: "instructions \(start)..<\(start + count) run past the end of '\(elf.sections[sectionIndex].name)' (\(instructions.count) instructions)"
+                    detail:
+                        "instructions \(start)..<\(start + count) run past the end of '\(elf.sections[sectionIndex].name)' (\(instructions.count) instructions)"
                 )
             }
             functions.append(
@@ -293,7 +294,9 @@ struct ObjectLoader {
             name: entryFunction.name, section: sectionName, type: found?.definition.programType ?? .unspec,
             expectedAttachType: found?.definition.expectedAttachType ?? 0, attachTarget: found?.attachTarget,
             sleepable: found?.definition.sleepable ?? false, instructions: out,
-            functions: chunks.map { ProgramFunction(name: functions[$0.function].name, start: $0.start, count: functions[$0.function].count) },
+            functions: chunks.map {
+                ProgramFunction(name: functions[$0.function].name, start: $0.start, count: functions[$0.function].count)
+            },
             functionInfo: functionInfo(chunks), lineInfo: lineInfo(chunks))
     }
 
@@ -338,7 +341,9 @@ struct ObjectLoader {
             guard valueOffset >= 0, valueOffset <= Int64(maps.specs[mapIndex].valueSize) else {
                 throw .unresolvedSymbol(
                     file, section: section, offset: offset, symbol: symbol.name,
-                    reason: "offset \(valueOffset) is outside '\(maps.specs[mapIndex].name)' (\(maps.specs[mapIndex].valueSize) bytes)")
+                    reason:
+                        "offset \(valueOffset) is outside '\(maps.specs[mapIndex].name)' (\(maps.specs[mapIndex].valueSize) bytes)"
+                )
             }
             return .mapValue(mapIndex, offset: Int32(valueOffset))
         }
@@ -350,7 +355,9 @@ struct ObjectLoader {
             else {
                 throw .badCallTarget(
                     file, section: section, offset: offset,
-                    detail: "the function address \(symbol.name)+\(instruction.immediate) is not an instruction of a function")
+                    detail:
+                        "the function address \(symbol.name)+\(instruction.immediate) is not an instruction of a function"
+                )
             }
             return .function(callee: callee, instruction: Int(byteOffset / 8))
         }

@@ -114,7 +114,8 @@ struct ProgramFile {
             memory = test.memory
         case _ where data.starts(with: [0x7f, 0x45, 0x4c, 0x46]):
             throw CommandFailure(
-                "\(path): a BPF object file; list it with 'bpfsim inspect' or 'bpfsim disasm' (running one needs its maps)")
+                "\(path): a BPF object file; list it with 'bpfsim inspect' or 'bpfsim disasm' (running one needs its maps)"
+            )
         default:
             instructions = try Instruction.decode(Array(data))
         }

@@ -37,9 +37,10 @@ struct Inspect: ParsableCommand {
             printJSON(InspectReport(loaded))
             return
         }
-        print("\(object): \(loaded.programs.count) program\(loaded.programs.count == 1 ? "" : "s"), "
-            + "\(loaded.maps.count) map\(loaded.maps.count == 1 ? "" : "s")"
-            + (loaded.license.map { ", license \"\($0)\"" } ?? ""))
+        print(
+            "\(object): \(loaded.programs.count) program\(loaded.programs.count == 1 ? "" : "s"), "
+                + "\(loaded.maps.count) map\(loaded.maps.count == 1 ? "" : "s")"
+                + (loaded.license.map { ", license \"\($0)\"" } ?? ""))
         print("")
         print("programs:")
         print(ObjectListing.programTable(loaded), terminator: "")

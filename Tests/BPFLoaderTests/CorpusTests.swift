@@ -16,7 +16,9 @@ func pseudoLoads(_ program: ObjectProgram, source: UInt8) -> [(index: Int, imm: 
     while i < program.instructions.count {
         let instruction = program.instructions[i]
         if instruction.opcode == 0x18 {
-            if instruction.src == source { result.append((i, instruction.immediate, program.instructions[i + 1].immediate)) }
+            if instruction.src == source {
+                result.append((i, instruction.immediate, program.instructions[i + 1].immediate))
+            }
             i += 2
         } else {
             i += 1
@@ -131,21 +133,24 @@ struct MapTests {
         #expect(inner.type == .array && inner.keySize == 4 && inner.valueSize == 8 && inner.maxEntries == 8)
         #expect(inner.name == "outer.inner")
         // .values = { [0] = &inner_a, [3] = &inner_b }: map indices 0 and 1.
-        #expect(outer.initialEntries == [
-            MapEntry(key: [0, 0, 0, 0], value: [0, 0, 0, 0]), MapEntry(key: [3, 0, 0, 0], value: [1, 0, 0, 0]),
-        ])
+        #expect(
+            outer.initialEntries == [
+                MapEntry(key: [0, 0, 0, 0], value: [0, 0, 0, 0]), MapEntry(key: [3, 0, 0, 0], value: [1, 0, 0, 0]),
+            ])
 
         let jumps = object.maps[3]
         #expect(jumps.type == .progArray && jumps.keySize == 4 && jumps.valueSize == 4)
         // .values = { [1] = &tail_one, [2] = &tail_two }: program indices 0 and 1.
-        #expect(jumps.initialEntries == [
-            MapEntry(key: [1, 0, 0, 0], value: [0, 0, 0, 0]), MapEntry(key: [2, 0, 0, 0], value: [1, 0, 0, 0]),
-        ])
+        #expect(
+            jumps.initialEntries == [
+                MapEntry(key: [1, 0, 0, 0], value: [0, 0, 0, 0]), MapEntry(key: [2, 0, 0, 0], value: [1, 0, 0, 0]),
+            ])
 
         let byID = object.maps[4]
         #expect(byID.type == .hashOfMaps && byID.keySize == 8 && byID.valueSize == 4 && byID.initialEntries.isEmpty)
         let byIDInner = try #require(byID.inner?.spec)
-        #expect(byIDInner.type == .hash && byIDInner.keySize == 4 && byIDInner.valueSize == 4 && byIDInner.maxEntries == 32)
+        #expect(
+            byIDInner.type == .hash && byIDInner.keySize == 4 && byIDInner.valueSize == 4 && byIDInner.maxEntries == 32)
 
         // dispatch looks up `outer` (index 2) and tail-calls through `jumps` (index 3).
         let dispatch = try object.program(named: "dispatch")
@@ -155,10 +160,13 @@ struct MapTests {
     /// Expected values from legacy_maps.c (struct bpf_map_def initialisers).
     @Test func legacyMapsSection() throws {
         let object = try load("legacy_maps")
-        #expect(object.maps == [
-            MapSpec(name: "packet_count", type: .array, keySize: 4, valueSize: 8, maxEntries: 256),
-            MapSpec(name: "conn_table", type: .hash, keySize: 8, valueSize: 16, maxEntries: 1000, flags: MapFlags.noPrealloc),
-        ])
+        #expect(
+            object.maps == [
+                MapSpec(name: "packet_count", type: .array, keySize: 4, valueSize: 8, maxEntries: 256),
+                MapSpec(
+                    name: "conn_table", type: .hash, keySize: 8, valueSize: 16, maxEntries: 1000,
+                    flags: MapFlags.noPrealloc),
+            ])
         #expect(object.license == "GPL")
         #expect(object.kernelVersion == 0x050a00)
         let program = try object.program(named: "count_packets")
@@ -205,7 +213,8 @@ struct ProgramTests {
     /// Expected from multi_prog.c: programs in section order, then by offset.
     @Test func severalProgramsInOneSection() throws {
         let object = try load("multi_prog")
-        #expect(object.programs.map(\.name) == ["xdp_pass_all", "xdp_drop_all", "xdp_drop_short", "tc_first", "tc_second"])
+        #expect(
+            object.programs.map(\.name) == ["xdp_pass_all", "xdp_drop_all", "xdp_drop_short", "tc_first", "tc_second"])
         #expect(object.programs.map(\.section) == ["xdp", "xdp", "xdp", "tc", "tc"])
         #expect(object.programs.map(\.type) == [.xdp, .xdp, .xdp, .schedCls, .schedCls])
         let drop = try object.program(named: "xdp_drop_all")
@@ -276,7 +285,9 @@ struct ProgramTests {
         #expect(SectionDefinition.find("kprobe")?.attachTarget == nil)
         #expect(SectionDefinition.find("kprobes/x") == nil)
         #expect(SectionDefinition.find("tc/ingress")?.definition.expectedAttachType == AttachType.tcxIngress)
-        #expect(SectionDefinition.find("sk_skb/stream_parser")?.definition.expectedAttachType == AttachType.skSkbStreamParser)
+        #expect(
+            SectionDefinition.find("sk_skb/stream_parser")?.definition.expectedAttachType
+                == AttachType.skSkbStreamParser)
         #expect(SectionDefinition.find("uprobe.s/bin/sh:main")?.definition.sleepable == true)
         #expect(SectionDefinition.find("lsm.s/file_open")?.definition.programType == .lsm)
         #expect(SectionDefinition.find("cgroup/sock")?.definition.expectedAttachType == AttachType.cgroupInetSockCreate)

@@ -62,7 +62,9 @@ struct MalformedInputTests {
         elf.bytes = Array(elf.bytes.prefix(40))
         let failure = try #require(error { () throws(LoaderError) in try elf.load() })
         #expect(failure.code == "truncated")
-        #expect(failure.description == "corrupt.o: offset 0x0: the file is truncated: 64 bytes are needed here, 40 are present")
+        #expect(
+            failure.description
+                == "corrupt.o: offset 0x0: the file is truncated: 64 bytes are needed here, 40 are present")
     }
 
     @Test func truncatedBeforeTheSectionHeaders() throws {
@@ -78,9 +80,10 @@ struct MalformedInputTests {
     }
 
     @Test func notAnELFFile() throws {
-        let failure = try #require(error { () throws(LoaderError) in
-            try BPFObject(bytes: Array("#!/bin/sh\necho hello\n".utf8), path: "script.sh")
-        })
+        let failure = try #require(
+            error { () throws(LoaderError) in
+                try BPFObject(bytes: Array("#!/bin/sh\necho hello\n".utf8), path: "script.sh")
+            })
         #expect(failure.code == "not_elf")
         #expect(failure.description == "script.sh: offset 0x0: not an ELF file (the first bytes are not 7f 45 4c 46)")
         #expect(error { () throws(LoaderError) in try BPFObject(bytes: [], path: "empty.o") }?.code == "not_elf")
@@ -113,7 +116,9 @@ struct MalformedInputTests {
         let failure = try #require(error { () throws(LoaderError) in try elf.load() })
         #expect(failure.code == "bad_section_index")
         #expect(failure.section == ".relsocket")
-        #expect(failure.message == "sh_info (the section it relocates) names section 99, but the file has \(elf.sectionCount) sections")
+        #expect(
+            failure.message
+                == "sh_info (the section it relocates) names section 99, but the file has \(elf.sectionCount) sections")
     }
 
     /// The first relocation of `.relsocket` (r_info's upper half is the symbol index).
@@ -133,7 +138,10 @@ struct MalformedInputTests {
         elf.put32(elf.contents("maps"), 99)
         let failure = try #require(error { () throws(LoaderError) in try elf.load() })
         #expect(failure.code == "unknown_map_type")
-        #expect(failure.description == "corrupt.o: section 'maps' offset 0x0: map 'packet_count' has type 99, which is not a kernel map type")
+        #expect(
+            failure.description
+                == "corrupt.o: section 'maps' offset 0x0: map 'packet_count' has type 99, which is not a kernel map type"
+        )
         // conn_table is the second definition, 20 bytes in.
         var second = try ELFBytes(try BPFCorpus.object("legacy_maps"))
         second.put32(second.contents("maps") + 20, 1000)
@@ -214,7 +222,8 @@ struct MalformedInputTests {
         // Every byte of the ELF header, every third byte of the section header table, and
         // every other byte of the first 256 of .BTF, .BTF.ext, .symtab, maps and the code
         // relocations, set to 0xff.
-        var offsets = Array(0..<64)
+        var offsets =
+            Array(0..<64)
             + Array(stride(from: good.sectionHeaders, to: good.sectionHeaders + good.sectionCount * 64, by: 3))
         for index in 1..<good.sectionCount {
             let sectionName = good.name(ofSection: index)

@@ -47,7 +47,9 @@ struct ObjectCommandTests {
         let path = try temporaryFile("bad.o", "\u{7f}ELF not really")
         let result = bpfsim(["inspect", path])
         #expect(result.status == 1)
-        #expect(result.err == "error: \(path): offset 0x0: the file is truncated: 64 bytes are needed here, 15 are present\n")
+        #expect(
+            result.err
+                == "error: \(path): offset 0x0: the file is truncated: 64 bytes are needed here, 15 are present\n")
         let json = bpfsim(["inspect", path, "--json"])
         #expect(json.status == 1)
         #expect(json.out.contains(#""code":"truncated""#))

@@ -73,7 +73,9 @@ public enum BPFCorpus {
         let result: Result<String, CompileError>
         do {
             let (status, errors) = try run("clang", arguments)
-            result = status == 0 ? .success(output) : .failure(CompileError(description: "clang failed on \(source):\n\(errors)"))
+            result =
+                status == 0
+                ? .success(output) : .failure(CompileError(description: "clang failed on \(source):\n\(errors)"))
         } catch {
             result = .failure(CompileError(description: "cannot run clang: \(error)"))
         }
@@ -105,7 +107,9 @@ public enum BPFCorpus {
         let output = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+        return (
+            process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self)
+        )
     }
 
     /// Whether a tool is on PATH (the oracles: bpftool, llvm-readelf, llvm-objdump).
