@@ -30,11 +30,19 @@ let package = Package(
         // The facade users import: load a program, pick an engine, run, compare.
         .target(name: "BPFSim", dependencies: ["BPFCore", "BPFRuntime", "BPFInterpreter"]),
 
+        // libelf, reached only through BPFLoader; no Elf* leaves that target.
+        .systemLibrary(name: "CLibELF", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
+
+        // Clang-compiled BPF ELF objects to programs and map specs: BTF and legacy maps,
+        // global data, relocations, subprograms, BTF line info.
+        .target(name: "BPFLoader", dependencies: ["BPFCore", "BPFRuntime", "CLibELF"]),
+
         // The subcommands, as a library so tests can call them.
         .target(
             name: "BPFSimCommands",
             dependencies: [
                 "BPFSim",
+                "BPFLoader",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -45,6 +53,7 @@ let package = Package(
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
         .testTarget(name: "BPFInterpreterTests", dependencies: ["BPFSim", "BPFTestSupport"]),
         .testTarget(name: "BPFSimCommandsTests", dependencies: ["BPFSimCommands", "BPFTestSupport"]),
+        .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader", "BPFCore", "BPFRuntime", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

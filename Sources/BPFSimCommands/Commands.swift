@@ -8,7 +8,7 @@ public struct BPFSimCommand: ParsableCommand {
         commandName: "bpfsim",
         abstract: "Run eBPF programs in user space, with no root and no kernel.",
         version: BPFSimVersion.string,
-        subcommands: [Run.self, Assemble.self, Disassemble.self, Conformance.self]
+        subcommands: [Run.self, Assemble.self, Disassemble.self, Inspect.self, Conformance.self]
     )
 
     public init() {}
@@ -112,9 +112,10 @@ struct ProgramFile {
             let test = try ConformanceTest(parsing: String(decoding: data, as: UTF8.self))
             instructions = try test.instructions()
             memory = test.memory
-        case "o" where data.starts(with: [0x7f, 0x45, 0x4c, 0x46]):
+        case _ where data.starts(with: [0x7f, 0x45, 0x4c, 0x46]):
             throw CommandFailure(
-                "\(path): ELF objects are not supported yet; give assembly (.s) or raw instructions (.bin)")
+                "\(path): a BPF object file; list it with 'bpfsim inspect' or 'bpfsim disasm' (running one needs its maps)"
+            )
         default:
             instructions = try Instruction.decode(Array(data))
         }

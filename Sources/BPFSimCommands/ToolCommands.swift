@@ -1,4 +1,5 @@
 import ArgumentParser
+import BPFLoader
 import BPFSim
 import Foundation
 
@@ -48,13 +49,32 @@ struct Disassemble: ParsableCommand {
         commandName: "disasm",
         abstract: "Disassemble raw instructions into assembly that `bpfsim asm` reads back byte for byte.",
         discussion:
-            "Each line ends with a comment giving its instruction index, the target of a jump and the name of a helper."
+            """
+            Each line ends with a comment giving its instruction index, the target of a jump and the name of a helper. \
+            For a BPF object file (recognised by its ELF magic), every program is listed, or the one --program \
+            names, with the C source lines from its BTF line info as comments.
+            """
     )
 
-    @Argument(help: "Raw instructions (.bin), assembly (.s) or a conformance test (.data).")
+    @Argument(help: "Raw instructions (.bin), assembly (.s), a conformance test (.data) or a BPF object file (.o).")
     var input: String
 
+    @Option(help: "For an object file: the program (function name) to list.")
+    var program: String?
+
     func run() throws {
+        if let handle = FileHandle(forReadingAtPath: input) {
+            let magic = handle.readData(ofLength: 4)
+            try? handle.close()
+            if BPFObject.isELF(magic) {
+                try ObjectDisassembly.print(path: input, program: program)
+                return
+            }
+        }
+        if program != nil {
+            printError("error: --program applies only to BPF object files")
+            throw ExitCode(1)
+        }
         do {
             let file = try ProgramFile(path: input)
             print(Disassembler.text(file.instructions), terminator: "")
