@@ -7,17 +7,22 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a program once.",
         discussion: """
-            PROGRAM is assembly text (.s), raw 8-byte instructions (.bin) or a conformance test \
-            (.data, whose memory is used unless --mem or --mem-hex is given). It runs as the \
-            conformance suite does: r1 = the memory, r2 = its length. With --data, it runs as an \
-            XDP program on that packet. Maps given with --map are available to `lddw map_idx N` \
-            (N counts --map options from 0). A fault or a program that does not load exits with \
-            status 1. --json output is described in docs/json.md.
+            PROGRAM is a BPF object file (the program's type comes from its section: an XDP program \
+            runs on the packet given with --data or --data-hex; a function in .text runs on flat \
+            memory), or assembly text (.s), raw 8-byte instructions (.bin) or a conformance test \
+            (.data, whose memory is used unless --mem or --mem-hex is given). Flat memory runs as \
+            the conformance suite does: r1 = the memory, r2 = its length; with --data an assembly \
+            program runs as XDP. Maps given with --map are available to `lddw map_idx N` (N counts \
+            --map options from 0). A fault or a program that does not load exits with status 1. \
+            --json output is described in docs/json.md.
             """
     )
 
-    @Argument(help: "The program: .s, .bin or .data.")
+    @Argument(help: "The program: a BPF object (.o from clang -target bpf), or .s, .bin or .data.")
     var program: String
+
+    @Option(name: .customLong("program"), help: "Which program of an object to run, by function name.")
+    var programName: String?
 
     @Option(help: "A file whose bytes are the input memory.")
     var mem: String?
@@ -75,44 +80,73 @@ struct Run: ParsableCommand {
 
     func makeReport() -> RunReport {
         var report = RunReport()
-        let file: ProgramFile
+        let configuration = RunConfiguration(
+            limits: ExecutionLimits(instructionBudget: budget), world: World(cpuCount: cpus),
+            validation: ValidationOptions(strictness: kernelStrict ? .kernel : .conformance))
+        let session: Session
+        let index: Int
         let input: ProgramInput
         do {
-            file = try ProgramFile(path: program)
-            if let mem {
-                input = .memory(Array(try readFile(mem)))
-            } else if let memHex {
-                input = .memory(try parseHex(memHex))
-            } else if let data {
-                input = .packet(Array(try readFile(data)))
-            } else if let dataHex {
-                input = .packet(try parseHex(dataHex))
+            let explicit: ProgramInput? =
+                if let mem { .memory(Array(try readFile(mem))) } else if let memHex {
+                    .memory(try parseHex(memHex))
+                } else if let data {
+                    .packet(Array(try readFile(data)))
+                } else if let dataHex { .packet(try parseHex(dataHex)) } else { nil }
+            if BPFObject.isELF(try readFile(program)) {
+                let object = try BPFObject(path: program)
+                guard maps.isEmpty else {
+                    throw CommandFailure("--map is for assembly programs; an object brings its own maps")
+                }
+                session = try Session(object: object, configuration: configuration)
+                index = try Self.choose(programName, in: session)
+                let type = session.definitions[index].type
+                switch type {
+                case .xdp:
+                    guard case .packet = explicit else {
+                        throw CommandFailure(
+                            "'\(session.definitions[index].name)' is an XDP program: give a packet with --data or --data-hex"
+                        )
+                    }
+                    input = explicit!
+                case .unspec:
+                    guard explicit == nil || !(explicit!.isPacket) else {
+                        throw CommandFailure(
+                            "'\(session.definitions[index].name)' is a plain function: give memory with --mem or --mem-hex"
+                        )
+                    }
+                    input = explicit ?? .memory(nil)
+                default:
+                    throw CommandFailure(
+                        "'\(session.definitions[index].name)' is a \(type.kernelName) program; bpfsim runs XDP programs and plain functions so far"
+                    )
+                }
             } else {
-                input = .memory(file.memory)
+                let file = try ProgramFile(path: program)
+                input = explicit ?? .memory(file.memory)
+                let definition = ProgramDefinition(
+                    name: URL(fileURLWithPath: program).lastPathComponent, type: input.isPacket ? .xdp : .unspec,
+                    instructions: file.instructions)
+                session = try Session(
+                    programs: [definition], maps: maps.compactMap(MapSpec.init(commandLine:)),
+                    configuration: configuration)
+                index = 0
             }
         } catch let error as ProgramError {
             report.error = .init(loadError: error, path: program)
             return report
-        } catch {
-            report.error = .init(kind: "load", code: "input", message: "\(error)")
-            return report
-        }
-        let configuration = RunConfiguration(
-            limits: ExecutionLimits(instructionBudget: budget), world: World(cpuCount: cpus),
-            validation: ValidationOptions(strictness: kernelStrict ? .kernel : .conformance))
-        let definition = ProgramDefinition(
-            name: URL(fileURLWithPath: program).lastPathComponent, type: input.isPacket ? .xdp : .unspec,
-            instructions: file.instructions)
-        let session: Session
-        do {
-            session = try Session(
-                programs: [definition], maps: maps.compactMap(MapSpec.init(commandLine:)), configuration: configuration)
-        } catch {
+        } catch let error as SessionError {
             if let programError = error.programError {
                 report.error = .init(loadError: programError, path: program)
             } else {
-                report.error = .init(kind: "load", code: error.code, message: error.message)
+                report.error = .init(kind: "load", code: error.code, message: "\(program): \(error.message)")
             }
+            return report
+        } catch let error as LoaderError {
+            report.error = .init(kind: "load", code: error.code, message: error.description)
+            return report
+        } catch {
+            report.error = .init(kind: "load", code: "input", message: "\(error)")
             return report
         }
         if let state {
@@ -123,7 +157,7 @@ struct Run: ParsableCommand {
                 return report
             }
         }
-        let result = session.run(0, input: input)
+        let result = session.run(index, input: input)
         if let state {
             do {
                 try MapState.save(session.machine, to: URL(fileURLWithPath: state))
@@ -148,6 +182,19 @@ struct Run: ParsableCommand {
             report.retval = result.execution.returnValue
         }
         return report
+    }
+}
+
+extension Run {
+    /// The program to run: the one named, or the only one.
+    static func choose(_ name: String?, in session: Session) throws -> Int {
+        if let name { return try session.programIndex(named: name) }
+        guard session.definitions.count == 1 else {
+            throw CommandFailure(
+                "the object has \(session.definitions.count) programs; choose one with --program (\(session.programNames.joined(separator: ", ")))"
+            )
+        }
+        return 0
     }
 }
 
@@ -203,6 +250,8 @@ struct RunReport: Encodable {
         var pc: Int?
         var instruction: String?
         var line: Int?
+        /// `file.c:LINE` of the faulting instruction, when the object has line info.
+        var source: String?
     }
 
     func printText() {
@@ -214,6 +263,7 @@ struct RunReport: Encodable {
             } else {
                 text += "instruction \(error.pc ?? 0)"
                 if let instruction = error.instruction { text += " (\(instruction))" }
+                if let source = error.source { text += " at \(source)" }
                 text += ": " + error.message
             }
             printError(text)
