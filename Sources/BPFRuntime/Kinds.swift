@@ -165,6 +165,9 @@ public struct MapSpec: Sendable, Hashable, Codable {
     public var btfValueTypeID: UInt32
     /// For global data maps (`.rodata`, `.data`, `.bss`), the ELF section the map came from.
     public var section: String?
+    /// Where the value's `struct bpf_spin_lock` is, when it has one (from BTF); only such
+    /// maps accept `BPF_F_LOCK`.
+    public var spinLockOffset: Int?
 
     public init(
         name: String, type: MapType, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32 = 0,

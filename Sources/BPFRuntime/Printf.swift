@@ -1,9 +1,20 @@
-/// The format language of `bpf_trace_printk`, `bpf_trace_vprintk` and `bpf_snprintf`, with
-/// the kernel's rules (`bpf_bprintf_prepare` in kernel/bpf/helpers.c): conversions
-/// `%d %i %u %x %X` with an optional `l` or `ll`, `%c`, `%s`, `%%`, and the pointer forms
-/// `%p %px %pK %pS %ps %pB %pI4 %pi4 %pI6 %pi6`; flags `0 + - space` and a width may
-/// precede a conversion. Anything else, an unprintable character, or more arguments
-/// than allowed make the helper fail with -EINVAL.
+/// The format language of `bpf_trace_printk`, `bpf_trace_vprintk` and `bpf_snprintf`,
+/// following the kernel's `bpf_bprintf_prepare` (kernel/bpf/helpers.c) and `bstr_printf`:
+///
+/// - every format byte must be printable or a space in the kernel's Latin-1 `ctype`
+///   (so 0x80-0x9f are refused, 0xa0-0xff allowed);
+/// - conversions: `%d %i %u %x %X` with an optional `l` or `ll` (without, the argument is
+///   a 32-bit int), `%c`, `%s`, `%pks`/`%pus` (strings), `%%`, and the pointer forms
+///   `%p %pK %px %ps %pS %pB` and `%pI4 %pi4 %pI6 %pi6`; flags `0 + - space` and a width
+///   may precede a conversion;
+/// - `%s` must be followed by the end, a space or punctuation;
+/// - a string that cannot be read prints as nothing; an address that cannot be read
+///   prints as zeros (`0.0.0.0`);
+/// - the width of an IP address conversion is ignored (the kernel formats it first);
+/// - more conversions than arguments, or anything else, fail with -EINVAL.
+///
+/// `%px` prints the 16 hex digits of the value; the kernel prints `%p` and `%pK` hashed
+/// and `%ps`/`%pS`/`%pB` as symbols, which bpfsim cannot do: it prints all of them like `%px`.
 public enum BPFPrintf {
     public struct Failure: Error {
         public let message: String
@@ -17,60 +28,57 @@ public enum BPFPrintf {
         readString: (UInt64) -> [UInt8]?, readBytes: (UInt64, Int) -> [UInt8]?
     ) -> Result<[UInt8], Failure> {
         var out: [UInt8] = []
+        let available = min(arguments.count, maxArguments)
         var argumentIndex = 0
         var i = 0
-        func nextArgument() -> UInt64? {
-            guard argumentIndex < arguments.count, argumentIndex < maxArguments else { return nil }
-            defer { argumentIndex += 1 }
-            return arguments[argumentIndex]
-        }
         func character(_ index: Int) -> UInt8 { index < format.count ? format[index] : 0 }
+        func fail(_ message: String) -> Result<[UInt8], Failure> { .failure(Failure(message: message)) }
         while i < format.count {
             let c = format[i]
-            guard isPrintable(c) || isSpace(c) else {
-                return .failure(Failure(message: "format has an unprintable character 0x\(String(c, radix: 16))"))
+            guard Ctype.isPrintable(c) || Ctype.isSpace(c) else {
+                return fail("format has an unprintable byte 0x\(String(c, radix: 16))")
             }
             guard c == UInt8(ascii: "%") else {
                 out.append(c)
                 i += 1
                 continue
             }
-            i += 1
-            if character(i) == UInt8(ascii: "%") {
+            if character(i + 1) == UInt8(ascii: "%") {
                 out.append(c)
-                i += 1
+                i += 2
                 continue
             }
+            guard argumentIndex < available else { return fail("more conversions than the \(available) arguments given") }
+            let argument = arguments[argumentIndex]
+            argumentIndex += 1
+            i += 1
             // Flags and width.
             var leftAlign = false
             var zeroPad = false
             var plus = false
             var space = false
-            while true {
+            flags: while true {
                 switch character(i) {
                 case UInt8(ascii: "-"): leftAlign = true
                 case UInt8(ascii: "0"): zeroPad = true
                 case UInt8(ascii: "+"): plus = true
                 case UInt8(ascii: " "): space = true
-                default: break
+                default: break flags
                 }
-                if [UInt8(ascii: "-"), UInt8(ascii: "0"), UInt8(ascii: "+"), UInt8(ascii: " ")].contains(character(i)) {
-                    i += 1
-                } else {
-                    break
-                }
+                i += 1
             }
             var width = 0
-            while character(i) >= UInt8(ascii: "0") && character(i) <= UInt8(ascii: "9") {
-                width = width * 10 + Int(character(i) - UInt8(ascii: "0"))
-                i += 1
+            if character(i) >= UInt8(ascii: "1") && character(i) <= UInt8(ascii: "9") {
+                while character(i) >= UInt8(ascii: "0") && character(i) <= UInt8(ascii: "9") {
+                    width = width * 10 + Int(character(i) - UInt8(ascii: "0"))
+                    i += 1
+                }
             }
             func pad(_ text: [UInt8], numeric: Bool) -> [UInt8] {
                 guard text.count < width else { return text }
                 let fill = width - text.count
                 if leftAlign { return text + [UInt8](repeating: UInt8(ascii: " "), count: fill) }
                 if zeroPad && numeric {
-                    // Zeros go after a sign.
                     if let first = text.first,
                         first == UInt8(ascii: "-") || first == UInt8(ascii: "+") || first == UInt8(ascii: " ")
                     {
@@ -80,9 +88,15 @@ public enum BPFPrintf {
                 }
                 return [UInt8](repeating: UInt8(ascii: " "), count: fill) + text
             }
-            guard let argument = nextArgument() else {
-                return .failure(
-                    Failure(message: "more conversions than the \(min(arguments.count, maxArguments)) arguments given"))
+            /// `%s` and `%pks`/`%pus` need the end, a space or punctuation after them.
+            func stringConversion(endingAt index: Int) -> Result<[UInt8], Failure>? {
+                let next = character(index + 1)
+                guard next == 0 || Ctype.isSpace(next) || Ctype.isPunctuation(next) else {
+                    return fail("a string conversion must be followed by a space, punctuation or the end")
+                }
+                out += pad(readString(argument) ?? [], numeric: false)
+                i = index + 1
+                return nil
             }
             let conversion = character(i)
             switch conversion {
@@ -90,43 +104,29 @@ public enum BPFPrintf {
                 out += pad([UInt8(truncatingIfNeeded: argument)], numeric: false)
                 i += 1
             case UInt8(ascii: "s"):
-                guard let string = readString(argument) else {
-                    out += pad(Array("(efault)".utf8), numeric: false)
-                    i += 1
-                    continue
-                }
-                out += pad(string, numeric: false)
-                i += 1
+                if let failure = stringConversion(endingAt: i) { return failure }
             case UInt8(ascii: "p"):
-                i += 1
-                let next = character(i)
-                if next == UInt8(ascii: "i") || next == UInt8(ascii: "I") {
-                    let version = character(i + 1)
-                    guard version == UInt8(ascii: "4") || version == UInt8(ascii: "6") else {
-                        return .failure(
-                            Failure(
-                                message:
-                                    "unsupported %p\(Character(UnicodeScalar(next)))\(Character(UnicodeScalar(version)))"
-                            ))
-                    }
-                    let count = version == UInt8(ascii: "4") ? 4 : 16
-                    guard let bytes = readBytes(argument, count) else {
-                        return .failure(Failure(message: "%p\(Character(UnicodeScalar(next))) reads outside memory"))
-                    }
-                    out += pad(Array(formatAddress(bytes, padded: next == UInt8(ascii: "i")).utf8), numeric: false)
+                let next = character(i + 1)
+                if (next == UInt8(ascii: "k") || next == UInt8(ascii: "u")) && character(i + 2) == UInt8(ascii: "s") {
+                    if let failure = stringConversion(endingAt: i + 2) { return failure }
+                } else if next == 0 || Ctype.isSpace(next) || Ctype.isPunctuation(next)
+                    || [UInt8(ascii: "K"), UInt8(ascii: "x"), UInt8(ascii: "s"), UInt8(ascii: "S")].contains(next)
+                {
+                    out += pad(Array(hex16(argument).utf8), numeric: false)
+                    // `%p` followed by punctuation or a space keeps that character.
+                    i += [UInt8(ascii: "K"), UInt8(ascii: "x"), UInt8(ascii: "s"), UInt8(ascii: "S")].contains(next) ? 2 : 1
+                } else if next == UInt8(ascii: "B") {
+                    out += Array(hex16(argument).utf8)
                     i += 2
-                } else if [
-                    UInt8(ascii: "x"), UInt8(ascii: "K"), UInt8(ascii: "S"), UInt8(ascii: "s"), UInt8(ascii: "B"),
-                ]
-                .contains(next) {
-                    // %px prints the raw value; symbols and hashed forms are printed raw too,
-                    // since guest addresses name no kernel symbol.
-                    out += pad(Array(("0x" + hexDigits(argument, upper: false)).utf8), numeric: false)
-                    i += 1
-                } else if next == 0 || isSpace(next) || isPunctuation(next) {
-                    out += pad(Array(("0x" + hexDigits(argument, upper: false)).utf8), numeric: false)
+                } else if (next == UInt8(ascii: "i") || next == UInt8(ascii: "I"))
+                    && (character(i + 2) == UInt8(ascii: "4") || character(i + 2) == UInt8(ascii: "6"))
+                {
+                    let count = character(i + 2) == UInt8(ascii: "4") ? 4 : 16
+                    let bytes = readBytes(argument, count) ?? [UInt8](repeating: 0, count: count)
+                    out += Array(formatAddress(bytes, padded: next == UInt8(ascii: "i")).utf8)
+                    i += 3
                 } else {
-                    return .failure(Failure(message: "unsupported %p\(Character(UnicodeScalar(next)))"))
+                    return fail("unsupported pointer conversion %p\(Character(UnicodeScalar(next)))")
                 }
             default:
                 var long = 0
@@ -142,10 +142,10 @@ public enum BPFPrintf {
                     text = String(signed)
                     if signed >= 0 && plus { text = "+" + text } else if signed >= 0 && space { text = " " + text }
                 case UInt8(ascii: "u"): text = String(value)
-                case UInt8(ascii: "x"): text = hexDigits(value, upper: false)
-                case UInt8(ascii: "X"): text = hexDigits(value, upper: true)
+                case UInt8(ascii: "x"): text = String(value, radix: 16)
+                case UInt8(ascii: "X"): text = String(value, radix: 16).uppercased()
                 default:
-                    return .failure(Failure(message: "unsupported conversion in format at byte \(i)"))
+                    return fail("unsupported conversion at byte \(i) of the format")
                 }
                 out += pad(Array(text.utf8), numeric: true)
                 i += 1
@@ -154,17 +154,9 @@ public enum BPFPrintf {
         return .success(out)
     }
 
-    static func isPrintable(_ c: UInt8) -> Bool { c >= 0x20 && c < 0x7f }
-    static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0d) }
-    static func isPunctuation(_ c: UInt8) -> Bool { isPrintable(c) && !isAlphanumeric(c) && c != 0x20 }
-    static func isAlphanumeric(_ c: UInt8) -> Bool {
-        (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
-            || (c | 0x20 >= UInt8(ascii: "a") && c | 0x20 <= UInt8(ascii: "z"))
-    }
-
-    static func hexDigits(_ value: UInt64, upper: Bool) -> String {
-        let text = String(value, radix: 16)
-        return upper ? text.uppercased() : text
+    static func hex16(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     /// `%pI4` "1.2.3.4", `%pi4` "001.002.003.004", `%pI6` "2001:0db8:...", `%pi6` 32 hex digits.
@@ -176,5 +168,20 @@ public enum BPFPrintf {
         let hex = bytes.map { String(repeating: "0", count: $0 < 16 ? 1 : 0) + String($0, radix: 16) }
         if padded { return hex.joined() }
         return stride(from: 0, to: 16, by: 2).map { hex[$0] + hex[$0 + 1] }.joined(separator: ":")
+    }
+}
+
+/// The kernel's `ctype` classes (lib/ctype.c), which cover Latin-1: 0x80-0x9f are control
+/// characters, 0xa0 is a space, 0xa1-0xbf and 0xd7/0xf7 punctuation, the rest letters.
+public enum Ctype {
+    public static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0d) || c == 0xa0 }
+    public static func isPrintable(_ c: UInt8) -> Bool { (c >= 0x20 && c < 0x7f) || c >= 0xa0 }
+    public static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+    public static func isAlpha(_ c: UInt8) -> Bool {
+        (c | 0x20 >= 0x61 && c | 0x20 <= 0x7a) || (c >= 0xc0 && c != 0xd7 && c != 0xf7)
+    }
+    public static func isPunctuation(_ c: UInt8) -> Bool {
+        if c >= 0x21 && c < 0x7f { return !isDigit(c) && !isAlpha(c) }
+        return (c >= 0xa1 && c <= 0xbf) || c == 0xd7 || c == 0xf7
     }
 }

@@ -16,6 +16,15 @@ public enum StandardHelpers {
     static let enoent = UInt64(bitPattern: -2)
     static let erange = UInt64(bitPattern: -34)
 
+    /// What a kernel-memory read of an unreadable address returns on x86-64:
+    /// `copy_from_kernel_nofault` refuses user addresses (below TASK_SIZE_MAX + one page)
+    /// and non-canonical ones with -ERANGE; other kernel addresses fault with -EFAULT.
+    static func kernelFaultCode(_ address: UInt64) -> UInt64 {
+        let userLimit: UInt64 = 0x0000_7fff_ffff_f000 + 0x1000
+        let canonical = address < 0x0000_8000_0000_0000 || address >= 0xffff_8000_0000_0000
+        return address < userLimit || !canonical ? erange : efault
+    }
+
     // MARK: Maps
 
     static var maps: [Helper] {
@@ -104,6 +113,8 @@ public enum StandardHelpers {
             // bpf_ringbuf_output(ringbuf, data, size, flags): 0, or -EAGAIN when full.
             Helper(named: "ringbuf_output") { call throws(ExecutionFault) in
                 let ring = try call.ringBuffer(call.r1)
+                // Only BPF_RB_NO_WAKEUP (1) and BPF_RB_FORCE_WAKEUP (2) are flags.
+                guard call.r4 & ~UInt64(3) == 0 else { return einval }
                 let size = Int(call.r3)
                 return ring.output(try call.pointer(call.r2, size, "data"), length: size)
             },
@@ -169,19 +180,22 @@ public enum StandardHelpers {
     // MARK: Memory and strings
 
     static var memory: [Helper] {
-        let probeRead: Helper.Function = { call throws(ExecutionFault) in
-            // bpf_probe_read_{kernel,user}(dst, size, unsafe_ptr): 0, or -EFAULT with dst zeroed.
-            let size = Int(call.r2)
-            guard size > 0 else { return 0 }
-            let destination = try call.mutablePointer(call.r1, size, "dst")
-            guard let source = call.machine.memory.translate(call.r3, size: size, write: false) else {
-                destination.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-                return efault
+        func probeRead(kernel: Bool) -> Helper.Function {
+            { call throws(ExecutionFault) in
+                // bpf_probe_read_{kernel,user}(dst, size, unsafe_ptr): 0, or an error with dst zeroed.
+                let size = Int(call.r2)
+                guard size > 0 else { return 0 }
+                let destination = try call.mutablePointer(call.r1, size, "dst")
+                guard let source = call.machine.memory.translate(call.r3, size: size, write: false) else {
+                    destination.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+                    return kernel ? kernelFaultCode(call.r3) : efault
+                }
+                destination.copyMemory(from: source, byteCount: size)
+                return 0
             }
-            destination.copyMemory(from: source, byteCount: size)
-            return 0
         }
-        let probeReadString: Helper.Function = { call throws(ExecutionFault) in
+        func probeReadString(kernel: Bool) -> Helper.Function {
+            { call throws(ExecutionFault) in
             // bpf_probe_read_{kernel,user}_str(dst, size, unsafe_ptr): the length with the
             // NUL, at most size; -EFAULT (dst zeroed) when the source cannot be read.
             let size = Int(call.r2)
@@ -192,7 +206,7 @@ public enum StandardHelpers {
                 guard let byte = call.machine.memory.translate(call.r3 &+ UInt64(copied), size: 1, write: false) else {
                     if copied == 0 {
                         destination.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-                        return efault
+                        return kernel ? kernelFaultCode(call.r3) : efault
                     }
                     break
                 }
@@ -203,14 +217,16 @@ public enum StandardHelpers {
             }
             destination.storeBytes(of: 0, toByteOffset: copied, as: UInt8.self)
             return UInt64(copied + 1)
+            }
         }
         return [
-            Helper(named: "probe_read", probeRead),
-            Helper(named: "probe_read_kernel", probeRead),
-            Helper(named: "probe_read_user", probeRead),
-            Helper(named: "probe_read_str", probeReadString),
-            Helper(named: "probe_read_kernel_str", probeReadString),
-            Helper(named: "probe_read_user_str", probeReadString),
+            // bpf_probe_read on x86-64 reads user memory below TASK_SIZE and kernel memory above.
+            Helper(named: "probe_read", probeRead(kernel: false)),
+            Helper(named: "probe_read_kernel", probeRead(kernel: true)),
+            Helper(named: "probe_read_user", probeRead(kernel: false)),
+            Helper(named: "probe_read_str", probeReadString(kernel: false)),
+            Helper(named: "probe_read_kernel_str", probeReadString(kernel: true)),
+            Helper(named: "probe_read_user_str", probeReadString(kernel: false)),
             // bpf_strncmp(s1, s1_sz, s2): like the kernel's strncmp, -1, 0 or 1.
             Helper(named: "strncmp") { call throws(ExecutionFault) in
                 let length = Int(call.r2)
@@ -226,18 +242,22 @@ public enum StandardHelpers {
             // bpf_strtol(buf, buf_len, flags, res) and bpf_strtoul.
             Helper(named: "strtol") { call throws(ExecutionFault) in try call.parseInteger(signed: true) },
             Helper(named: "strtoul") { call throws(ExecutionFault) in try call.parseInteger(signed: false) },
-            // bpf_csum_diff(from, from_size, to, to_size, seed): the 32-bit partial checksum of
-            // the negated `from` words followed by the `to` words, seeded.
+            // bpf_csum_diff(from, from_size, to, to_size, seed), as Linux 6.18 computes it
+            // (net/core/filter.c): x86's 32-bit `csum_partial` of the buffers, combined with
+            // `csum_sub`, folded to 16 bits by `csum_from32to16`; with both sizes 0, the seed.
             Helper(named: "csum_diff") { call throws(ExecutionFault) in
-                let fromSize = Int(call.r2)
-                let toSize = Int(call.r4)
-                guard fromSize % 4 == 0, toSize % 4 == 0, fromSize + toSize <= 512 else { return einval }
-                var words: [UInt32] = []
-                let from = try call.read(call.r1, count: fromSize)
-                let to = try call.read(call.r3, count: toSize)
-                for index in stride(from: 0, to: fromSize, by: 4) { words.append(~littleEndianWord(from, index)) }
-                for index in stride(from: 0, to: toSize, by: 4) { words.append(littleEndianWord(to, index)) }
-                return UInt64(onesComplementSum(words, seed: UInt32(truncatingIfNeeded: call.r5)))
+                let from = try call.read(call.r1, count: Int(call.r2))
+                let to = try call.read(call.r3, count: Int(call.r4))
+                let seed = UInt32(truncatingIfNeeded: call.r5)
+                let result: UInt32
+                switch (from.isEmpty, to.isEmpty) {
+                case (false, false):
+                    result = Checksum.from32to16(Checksum.subtract(Checksum.partial(to, seed: seed), Checksum.partial(from, seed: 0)))
+                case (true, false): result = Checksum.from32to16(Checksum.partial(to, seed: seed))
+                case (false, true): result = Checksum.from32to16(~Checksum.partial(from, seed: ~seed))
+                case (true, true): result = seed
+                }
+                return UInt64(result)
             },
         ]
     }
@@ -350,6 +370,11 @@ public enum StandardHelpers {
                 let fallback = flags & 0x3
                 // BPF_F_BROADCAST (1 << 3) | BPF_F_EXCLUDE_INGRESS (1 << 4) and the action bits.
                 guard flags & ~UInt64(0x3 | 0x8 | 0x10) == 0 else { return UInt64(XDPAction.aborted.rawValue) }
+                // BPF_F_BROADCAST sends to every entry of a devmap, whatever the key.
+                if flags & 0x8 != 0 && (map.type == .devmap || map.type == .devmapHash) {
+                    call.machine.redirect = RedirectTarget(kind: .broadcast, index: 0, map: map.name, key: nil, flags: flags)
+                    return UInt64(XDPAction.redirect.rawValue)
+                }
                 let target: RedirectTarget?
                 switch map {
                 case let array as ReferenceArrayMap where [.devmap, .cpumap, .xskmap].contains(map.type):
@@ -386,17 +411,50 @@ extension Helper {
     }
 }
 
-func littleEndianWord(_ bytes: [UInt8], _ index: Int) -> UInt32 {
-    UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16 | UInt32(bytes[index + 3])
-        << 24
-}
 
-/// The 32-bit ones'-complement sum of 32-bit words, as x86's `csum_partial` returns it.
-func onesComplementSum(_ words: [UInt32], seed: UInt32) -> UInt32 {
-    var sum = UInt64(seed)
-    for word in words { sum += UInt64(word) }
-    while sum >> 32 != 0 { sum = (sum & 0xffff_ffff) + (sum >> 32) }
-    return UInt32(sum)
+/// Internet checksum arithmetic as the kernel does it on x86-64.
+public enum Checksum {
+    /// `csum_partial`: the buffer as little-endian 64-bit words (the tail zero-padded)
+    /// added with end-around carry to the seed, then folded to 32 bits with carry
+    /// (arch/x86/lib/csum-partial_64.c).
+    public static func partial(_ bytes: [UInt8], seed: UInt32) -> UInt32 {
+        var sum = UInt64(seed)
+        func add(_ value: UInt64) {
+            let (result, overflow) = sum.addingReportingOverflow(value)
+            sum = result &+ (overflow ? 1 : 0)
+        }
+        var index = 0
+        while index + 8 <= bytes.count {
+            var word: UInt64 = 0
+            for k in 0..<8 { word |= UInt64(bytes[index + k]) << (8 * k) }
+            add(word)
+            index += 8
+        }
+        if index < bytes.count {
+            var word: UInt64 = 0
+            for k in 0..<(bytes.count - index) { word |= UInt64(bytes[index + k]) << (8 * k) }
+            add(word)
+        }
+        return add32(UInt32(truncatingIfNeeded: sum >> 32), UInt32(truncatingIfNeeded: sum))
+    }
+
+    /// 32-bit addition with end-around carry (`csum_add`).
+    public static func add32(_ a: UInt32, _ b: UInt32) -> UInt32 {
+        let (result, overflow) = a.addingReportingOverflow(b)
+        return result &+ (overflow ? 1 : 0)
+    }
+
+    /// `csum_sub(a, b)`: a plus the complement of b.
+    public static func subtract(_ a: UInt32, _ b: UInt32) -> UInt32 { add32(a, ~b) }
+
+    /// `csum_from32to16`: the 32-bit sum folded to 16 bits.
+    public static func from32to16(_ sum: UInt32) -> UInt32 {
+        let folded = sum &+ ((sum >> 16) | (sum << 16))
+        return folded >> 16
+    }
+
+    /// `csum_fold`: the 16-bit complement of the folded sum.
+    public static func fold(_ sum: UInt32) -> UInt16 { ~UInt16(truncatingIfNeeded: from32to16(sum)) }
 }
 
 // MARK: - Argument access for helpers
@@ -500,14 +558,19 @@ extension HelperCall {
     func parseInteger(signed: Bool) throws(ExecutionFault) -> UInt64 {
         let length = Int(r2)
         var base = Int(r3)
-        guard length > 0, base & ~0x1f == 0, [0, 8, 10, 16].contains(base) else { return StandardHelpers.einval }
-        let buffer = try read(r1, count: length)
         let result = try mutablePointer(r4, 8, "res")
+        // The kernel sets *res to 0 whenever it fails.
+        func failure(_ code: UInt64) -> UInt64 {
+            result.storeBytes(of: 0, as: UInt64.self)
+            return code
+        }
+        guard length > 0, base & ~0x1f == 0, [0, 8, 10, 16].contains(base) else { return failure(StandardHelpers.einval) }
+        let buffer = try read(r1, count: length)
         var index = 0
-        while index < buffer.count, BPFPrintf.isSpace(buffer[index]) { index += 1 }
+        while index < buffer.count, Ctype.isSpace(buffer[index]) { index += 1 }
         let negative = index < buffer.count && buffer[index] == UInt8(ascii: "-")
         if negative { index += 1 }
-        guard index < buffer.count else { return StandardHelpers.einval }
+        guard index < buffer.count else { return failure(StandardHelpers.einval) }
         // The kernel parses at most 63 characters after the sign.
         var text = Array(buffer[index..<min(buffer.count, index + 63)])
         if let nul = text.firstIndex(of: 0) { text = Array(text[..<nul]) }
@@ -541,19 +604,19 @@ extension HelperCall {
             value = sum
             digits += 1
         }
-        if overflow { return StandardHelpers.erange }
-        guard digits > 0 else { return StandardHelpers.einval }
+        if overflow { return failure(StandardHelpers.erange) }
+        guard digits > 0 else { return failure(StandardHelpers.einval) }
         let consumed = UInt64(index + start + digits)
         if signed {
             if negative {
-                guard Int64(bitPattern: 0 &- value) <= 0 else { return StandardHelpers.erange }
+                guard Int64(bitPattern: 0 &- value) <= 0 else { return failure(StandardHelpers.erange) }
                 result.storeBytes(of: 0 &- value, as: UInt64.self)
             } else {
-                guard Int64(bitPattern: value) >= 0 else { return StandardHelpers.erange }
+                guard Int64(bitPattern: value) >= 0 else { return failure(StandardHelpers.erange) }
                 result.storeBytes(of: value, as: UInt64.self)
             }
         } else {
-            guard !negative else { return StandardHelpers.einval }
+            guard !negative else { return failure(StandardHelpers.einval) }
             result.storeBytes(of: value, as: UInt64.self)
         }
         return consumed

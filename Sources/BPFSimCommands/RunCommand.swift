@@ -49,6 +49,9 @@ struct Run: ParsableCommand {
     @Option(help: "Instructions a run may execute before it faults.")
     var budget: UInt64 = ExecutionLimits().instructionBudget
 
+    @Option(help: "Run this many times (maps keep their state, as BPF_PROG_TEST_RUN's repeat does) and report the mean time per run.")
+    var `repeat`: Int = 1
+
     @Option(help: "Emulated CPUs (per-CPU maps hold one value for each).")
     var cpus: Int = 1
 
@@ -63,6 +66,7 @@ struct Run: ParsableCommand {
             throw ValidationError("give one of --mem, --mem-hex, --data, --data-hex")
         }
         if cpus < 1 || cpus > 1024 { throw ValidationError("--cpus must be between 1 and 1024") }
+        if `repeat` < 1 { throw ValidationError("--repeat must be at least 1") }
         for spec in maps where MapSpec(commandLine: spec) == nil {
             throw ValidationError("'\(spec)' is not NAME:TYPE:KEY_SIZE:VALUE_SIZE:MAX_ENTRIES[:FLAGS]")
         }
@@ -157,7 +161,13 @@ struct Run: ParsableCommand {
                 return report
             }
         }
-        let result = session.run(index, input: input)
+        var result = session.run(index, input: input)
+        if `repeat` > 1 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 1..<`repeat` { result = session.run(index, input: input) }
+            let elapsed = DispatchTime.now().uptimeNanoseconds - start
+            report.nanosecondsPerRun = Double(elapsed) / Double(`repeat` - 1)
+        }
         if let state {
             do {
                 try MapState.save(session.machine, to: URL(fileURLWithPath: state))
@@ -221,10 +231,13 @@ struct RunReport: Encodable {
     var maps: [String: MapDump]?
     var events: [Event]?
     var redirect: RedirectTarget?
+    /// With `--repeat N`: mean wall-clock time of runs 2...N.
+    var nanosecondsPerRun: Double?
     var error: ErrorReport?
 
     enum CodingKeys: String, CodingKey {
         case version, retval, insns, memory, dataOut = "data_out", printk, maps, events, redirect, error
+        case nanosecondsPerRun = "ns_per_run"
     }
 
     struct Event: Encodable {
@@ -275,6 +288,11 @@ struct RunReport: Encodable {
             String(format: "r0 = 0x%016llx (%llu)", retval, retval)
                 + (Int64(bitPattern: retval) < 0 ? " (\(Int64(bitPattern: retval)) signed)" : ""))
         if let insns { print("\(insns) instructions") }
+        if let nanosecondsPerRun {
+            var line = String(format: "%.1f ns per run", nanosecondsPerRun)
+            if let insns, insns > 0 { line += String(format: ", %.2f ns per instruction", nanosecondsPerRun / Double(insns)) }
+            print(line)
+        }
         if let redirect {
             print(
                 "redirect: \(redirect.kind.rawValue) \(redirect.index)" + (redirect.map.map { " via map \($0)" } ?? ""))

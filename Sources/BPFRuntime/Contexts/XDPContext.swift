@@ -16,8 +16,8 @@ public final class XDPContext: ContextAccessor {
     /// `sizeof(struct xdp_frame)` on x86-64 (Linux 6.18 BTF).
     public static let frameHeader = 40
     public static let ethernetHeaderLength = 14
-    /// The most metadata `bpf_xdp_adjust_meta` allows.
-    public static let maxMetadata = 32
+    /// The most metadata `bpf_xdp_adjust_meta` allows: `skb_shared_info.meta_len` is a u8.
+    public static let maxMetadata = 255
 
     /// Field offsets of `struct xdp_md`.
     public enum Field: UInt32 {
@@ -139,7 +139,7 @@ public final class XDPContext: ContextAccessor {
         return 0
     }
 
-    /// `bpf_xdp_adjust_meta`: metadata is a multiple of 4 bytes, at most 32.
+    /// `bpf_xdp_adjust_meta`: metadata is a multiple of 4 bytes, at most 255.
     public func adjustMeta(_ delta: Int32, machine: Machine) -> Int64 {
         let newMeta = dataMeta + Int(delta)
         guard newMeta >= Self.frameHeader, newMeta <= data else { return -22 }
@@ -184,6 +184,8 @@ public struct RedirectTarget: Sendable, Hashable, Codable {
         case cpu
         /// An AF_XDP socket (xskmap).
         case socket
+        /// Every entry of a devmap (`BPF_F_BROADCAST`).
+        case broadcast
     }
 
     public var kind: Kind

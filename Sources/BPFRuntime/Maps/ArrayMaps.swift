@@ -33,9 +33,10 @@ final class ArrayMap: BPFMap {
     }
 
     override func updateElement(_ key: UnsafeRawPointer, _ value: UnsafeRawPointer, flags: UInt64, cpu: Int) -> UInt64 {
-        if let error = checkFlags(flags) { return error.helperReturn }
+        if let error = checkFlags(flags, checkLock: false) { return error.helperReturn }
         guard let slot = slot(key) else { return MapError.tooBig().helperReturn }
         if flags & ~UpdateFlags.lock == UpdateFlags.noExist { return MapError.exists().helperReturn }
+        if let error = checkLockFlag(flags) { return error.helperReturn }
         storage.pointer(slot: slot, cpu: perCPU ? cpu : 0).copyMemory(from: value, byteCount: valueSize)
         return 0
     }
@@ -56,12 +57,13 @@ final class ArrayMap: BPFMap {
     }
 
     override func update(key: [UInt8], value: [UInt8], flags: UInt64) throws(MapError) {
-        if let error = checkFlags(flags) { throw error }
+        if let error = checkFlags(flags, checkLock: false) { throw error }
         try checkUserKey(key)
         try checkUserValue(value)
         let index = Int(UInt32(key[0]) | UInt32(key[1]) << 8 | UInt32(key[2]) << 16 | UInt32(key[3]) << 24)
         guard index < maxEntries else { throw .tooBig("index \(index) is beyond max_entries \(maxEntries)") }
         if flags & ~UpdateFlags.lock == UpdateFlags.noExist { throw .exists() }
+        if let error = checkLockFlag(flags) { throw error }
         storage.write(slot: index, value: value, valueSize: valueSize, perCPU: perCPU)
     }
 

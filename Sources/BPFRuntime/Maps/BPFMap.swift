@@ -157,10 +157,21 @@ open class BPFMap {
         }
     }
 
-    /// BPF_ANY, BPF_NOEXIST or BPF_EXIST, optionally with BPF_F_LOCK; anything else is -EINVAL.
-    func checkFlags(_ flags: UInt64) -> MapError? {
+    /// BPF_ANY, BPF_NOEXIST or BPF_EXIST, optionally with BPF_F_LOCK for values that hold
+    /// a spin lock; anything else is -EINVAL.
+    /// Arrays check the lock last (arraymap.c), hashes first (hashtab.c): `checkLock` says
+    /// whether to check it here.
+    func checkFlags(_ flags: UInt64, checkLock: Bool = true) -> MapError? {
         let command = flags & ~UpdateFlags.lock
-        return command > UpdateFlags.exist ? .invalid("invalid update flags \(flags)") : nil
+        if command > UpdateFlags.exist { return .invalid("invalid update flags \(flags)") }
+        return checkLock ? checkLockFlag(flags) : nil
+    }
+
+    func checkLockFlag(_ flags: UInt64) -> MapError? {
+        if flags & UpdateFlags.lock != 0 && spec.spinLockOffset == nil {
+            return .invalid("BPF_F_LOCK needs a value with a struct bpf_spin_lock")
+        }
+        return nil
     }
 }
 

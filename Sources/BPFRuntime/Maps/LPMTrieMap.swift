@@ -51,7 +51,9 @@ final class LPMTrieMap: BPFMap {
     }
 
     private func find(_ key: UnsafeRawPointer) -> Element? {
-        let limit = min(prefixLength(key), maxPrefixLength)
+        // A lookup key longer than the trie's keys matches nothing (trie_lookup_elem).
+        guard prefixLength(key) <= maxPrefixLength else { return nil }
+        let limit = prefixLength(key)
         var length = limit
         while length >= 0 {
             if !byLength[length].isEmpty, let element = byLength[length][masked(key, bits: length)] { return element }

@@ -38,7 +38,11 @@ final class QueueStackMap: BPFMap {
     }
 
     override func popElement(into value: UnsafeMutableRawPointer, remove: Bool) -> UInt64 {
-        guard let bytes = take(remove: remove) else { return MapError.notFound().helperReturn }
+        guard let bytes = take(remove: remove) else {
+            // The kernel leaves the destination zeroed when there is nothing to pop.
+            value.initializeMemory(as: UInt8.self, repeating: 0, count: valueSize)
+            return MapError.notFound().helperReturn
+        }
         bytes.withUnsafeBytes { value.copyMemory(from: $0.baseAddress!, byteCount: valueSize) }
         return 0
     }
