@@ -1,11 +1,15 @@
 @_exported import BPFCore
 @_exported import BPFRuntime
 import BPFInterpreter
+import BPFJIT
 
 /// The engines that can run a program.
 public enum Engine: String, CaseIterable, Sendable, Codable {
     /// The reference interpreter.
     case interpreter = "interp"
+    /// The x86-64 JIT (docs/jit.md). Where it cannot run (another host architecture, a
+    /// program it cannot compile), the interpreter runs instead and the result says so.
+    case jit = "jit"
 }
 
 /// What a run is allowed and given: engine, limits and the injected world.
@@ -33,6 +37,8 @@ public struct FlatRunResult: Sendable {
     public var memoryAfter: [UInt8]
     /// Lines the program printed.
     public var printk: [String]
+    /// Why the requested engine did not run and the interpreter did, if that happened.
+    public var fallback: String? = nil
 }
 
 /// Runs a program the way the conformance suite does: r1 points to a private, writable
@@ -51,12 +57,21 @@ public enum FlatRunner {
         let program = try resolveWithoutMaps(program)
         let address = machine.setInput(memory ?? [])
         let arguments: [UInt64] = memory.map { [address, UInt64($0.count)] } ?? [0, 0]
+        var fallback: String? = nil
         let execution: ExecutionResult
         switch engine {
         case .interpreter:
             execution = Interpreter(program: program, machine: machine).run(arguments: arguments)
+        case .jit:
+            do {
+                execution = try JIT(program: program, machine: machine).run(arguments: arguments)
+            } catch {
+                fallback = "the JIT cannot run this program (\(error)); the interpreter ran it"
+                execution = Interpreter(program: program, machine: machine).run(arguments: arguments)
+            }
         }
-        return FlatRunResult(execution: execution, memoryAfter: machine.inputBytes, printk: machine.printk)
+        return FlatRunResult(
+            execution: execution, memoryAfter: machine.inputBytes, printk: machine.printk, fallback: fallback)
     }
 
     /// Function addresses need no maps; every other pseudo `lddw` does.

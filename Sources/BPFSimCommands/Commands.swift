@@ -59,6 +59,21 @@ func printJSON(_ value: some Encodable) {
     print(String(decoding: data, as: UTF8.self))
 }
 
+/// `--engine`: one engine, or both compared.
+enum EngineChoice: String, ExpressibleByArgument, CaseIterable {
+    case interp
+    case jit
+    case both
+
+    var engines: [Engine] {
+        switch self {
+        case .interp: [.interpreter]
+        case .jit: [.jit]
+        case .both: [.interpreter, .jit]
+        }
+    }
+}
+
 /// A failure the CLI reports as one line and exit status 1.
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String

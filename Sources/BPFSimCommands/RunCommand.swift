@@ -28,6 +28,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Refuse at load what the kernel refuses (out-of-range shifts, division by an immediate 0, callx).")
     var kernelStrict = false
 
+    @Option(help: "The engine: interp, jit, or both (run on each and report where they differ).")
+    var engine: EngineChoice = .interp
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -38,13 +41,13 @@ struct Run: ParsableCommand {
     func run() throws {
         let report = RunReport.make(
             programPath: program, memPath: mem, memHex: memHex, budget: budget,
-            strictness: kernelStrict ? .kernel : .conformance)
+            strictness: kernelStrict ? .kernel : .conformance, engine: engine)
         if json {
             printJSON(report)
         } else {
             report.printText()
         }
-        if report.error != nil { throw ExitCode(1) }
+        if report.error != nil || report.divergence != nil { throw ExitCode(1) }
     }
 }
 
@@ -60,6 +63,11 @@ struct RunReport: Encodable {
     var memory: String?
     var printk: [String]?
     var error: ErrorReport?
+    /// Why the JIT did not run and the interpreter did, when `--engine jit` fell back.
+    var fallback: String?
+    /// With `--engine both`: the first difference between the engines (the rest of the
+    /// report is the interpreter's).
+    var divergence: String?
 
     struct ErrorReport: Encodable {
         /// `load` (the program could not be read or validated) or `fault` (it stopped while running).
@@ -72,8 +80,10 @@ struct RunReport: Encodable {
         var line: Int?
     }
 
-    static func make(programPath: String, memPath: String?, memHex: String?, budget: UInt64, strictness: Strictness)
-        -> RunReport
+    static func make(
+        programPath: String, memPath: String?, memHex: String?, budget: UInt64, strictness: Strictness,
+        engine: EngineChoice = .interp
+    ) -> RunReport
     {
         var report = RunReport()
         let file: ProgramFile
@@ -96,10 +106,18 @@ struct RunReport: Encodable {
             report.error = ErrorReport(kind: "load", code: "input", message: "\(error)")
             return report
         }
-        let configuration = RunConfiguration(limits: ExecutionLimits(instructionBudget: budget))
+        var configuration = RunConfiguration(limits: ExecutionLimits(instructionBudget: budget))
         let result: FlatRunResult
         do {
-            result = try FlatRunner.run(program, memory: memory, configuration: configuration)
+            if engine == .both {
+                let outcome = try EngineComparison.run(program, memory: memory, configuration: configuration)
+                result = outcome.interpreter
+                report.divergence = outcome.divergence?.description
+            } else {
+                configuration.engine = engine.engines[0]
+                result = try FlatRunner.run(program, memory: memory, configuration: configuration)
+                report.fallback = result.fallback
+            }
         } catch {
             report.error = ErrorReport(loadError: error, path: programPath)
             return report
@@ -117,6 +135,8 @@ struct RunReport: Encodable {
     }
 
     func printText() {
+        if let fallback { printError("note: \(fallback)") }
+        if let divergence { printError("engines differ: \(divergence)") }
         for line in printk ?? [] { print("printk: \(line)") }
         if let error {
             var text = "error: "

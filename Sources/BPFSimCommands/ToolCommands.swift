@@ -84,6 +84,9 @@ struct Conformance: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print a line for every test, not only failures.")
     var verbose = false
 
+    @Option(help: "The engine: interp, jit, or both (each test on both, reporting where they differ).")
+    var engine: EngineChoice = .interp
+
     func run() throws {
         var files: [URL] = []
         if paths.isEmpty {
@@ -110,14 +113,28 @@ struct Conformance: ParsableCommand {
         var failed = 0
         var skipped = 0
         for file in files {
-            let outcome = ConformanceSuite.run(file: file)
+            var failures: [String] = []
+            var outcome: ConformanceSuite.Outcome?
+            for engine in engine.engines {
+                let result = ConformanceSuite.run(file: file, configuration: RunConfiguration(engine: engine))
+                outcome = outcome ?? result
+                if case .failed(let message) = result.status {
+                    failures.append(self.engine == .both ? "[\(engine.rawValue)] \(message)" : message)
+                }
+            }
+            if engine == .both, let divergence = ConformanceSuite.compareEngines(file: file) {
+                failures.append("engines differ: \(divergence)")
+            }
+            guard let outcome else { continue }
+            if !failures.isEmpty {
+                failed += 1
+                for message in failures { print("FAIL \(outcome.name): \(message)") }
+                continue
+            }
             switch outcome.status {
-            case .passed:
+            case .passed, .failed:
                 passed += 1
                 if verbose { print("PASS \(outcome.name)") }
-            case .failed(let message):
-                failed += 1
-                print("FAIL \(outcome.name): \(message)")
             case .skipped(let reason):
                 skipped += 1
                 if verbose { print("SKIP \(outcome.name): \(reason)") }
