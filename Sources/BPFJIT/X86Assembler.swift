@@ -98,6 +98,13 @@ public enum X86Operand: Sendable, Hashable {
     case memory(X86Memory)
 }
 
+extension X86Operand {
+    var isMemory: Bool {
+        if case .memory = self { return true }
+        return false
+    }
+}
+
 /// The eight classic two-operand operations; the raw value is their `/digit` and
 /// their opcode row (`op << 3`).
 public enum X86Arithmetic: UInt8, Sendable, CaseIterable {
@@ -398,6 +405,7 @@ public struct X86Assembler {
     public mutating func arithmetic(
         _ op: X86Arithmetic, _ width: X86Width, _ destination: X86Operand, _ source: X86Register, lock: Bool = false
     ) {
+        precondition(!lock || (op != .cmp && destination.isMemory), "lock needs a memory destination and not cmp")
         encodeSized(
             width, opcode8: op.rawValue << 3, opcode: op.rawValue << 3 | 1, reg: source.rawValue, rm: destination,
             lock: lock)
@@ -417,6 +425,7 @@ public struct X86Assembler {
     public mutating func arithmetic(
         _ op: X86Arithmetic, _ width: X86Width, _ destination: X86Operand, immediate: Int32, lock: Bool = false
     ) {
+        precondition(!lock || (op != .cmp && destination.isMemory), "lock needs a memory destination and not cmp")
         let prefixes: [UInt8] = (lock ? [0xf0] : []) + (width == .word ? [0x66] : [])
         if width == .byte {
             encode(
