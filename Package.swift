@@ -39,11 +39,15 @@ let package = Package(
         // The facade users import: load a program, pick an engine, run, compare.
         .target(name: "BPFSim", dependencies: ["BPFCore", "BPFRuntime", "BPFInterpreter", "BPFJIT"]),
 
+        // Random well-formed programs run on both engines (tests and `bpfsim fuzz-jit`).
+        .target(name: "BPFFuzz", dependencies: ["BPFSim"]),
+
         // The subcommands, as a library so tests can call them.
         .target(
             name: "BPFSimCommands",
             dependencies: [
                 "BPFSim",
+                "BPFFuzz",
                 "X86Disassembly",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -54,7 +58,7 @@ let package = Package(
         .target(name: "BPFTestSupport", path: "Tests/BPFTestSupport"),
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
         .testTarget(name: "BPFInterpreterTests", dependencies: ["BPFSim", "BPFTestSupport"]),
-        .testTarget(name: "BPFJITTests", dependencies: ["BPFJIT", "BPFSim", "X86Disassembly", "BPFTestSupport"]),
+        .testTarget(name: "BPFJITTests", dependencies: ["BPFJIT", "BPFSim", "BPFFuzz", "X86Disassembly", "BPFTestSupport"]),
         .testTarget(name: "BPFSimCommandsTests", dependencies: ["BPFSimCommands", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
