@@ -54,9 +54,17 @@ struct Disassemble: ParsableCommand {
     @Argument(help: "Raw instructions (.bin), assembly (.s) or a conformance test (.data).")
     var input: String
 
+    @Flag(help: "Show the JIT's x86-64 code (capstone's disassembly), each block under its instruction.")
+    var jit = false
+
     func run() throws {
         do {
             let file = try ProgramFile(path: input)
+            if jit {
+                let program = try FlatRunner.resolveWithoutMaps(Program(instructions: file.instructions))
+                print(try JITListing.text(program), terminator: "")
+                return
+            }
             print(Disassembler.text(file.instructions), terminator: "")
         } catch let error as ProgramError {
             printError("error: \(input): \(error)")
