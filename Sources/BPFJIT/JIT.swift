@@ -97,20 +97,12 @@ public final class JIT: CallbackInvoker {
         case ContextLayout.Status.aborted:
             // LD_ABS/LD_IND outside the packet: the run ends with r0 = 0, as in the kernel.
             machine.enterFrame(depth: 0)
-            let pc = Int(getPC())
-            return ExecutionResult(
-                returnValue: 0, instructionCount: executed &- UInt64(compiled.tailAfter[pc]), fault: nil)
+            return ExecutionResult(returnValue: 0, instructionCount: executed, fault: nil)
         default:
             guard let fault = pendingFault else { preconditionFailure("JIT code stopped with no fault recorded") }
             pendingFault = nil
             machine.enterFrame(depth: 0)
-            // The faulting block was charged in full; its unexecuted tail is not counted.
-            // A budget fault happens before its block runs, so nothing is deducted.
-            var count = executed
-            if case .budgetExhausted = fault.kind {} else if fault.pc >= 0 && fault.pc < compiled.tailAfter.count {
-                count &-= UInt64(compiled.tailAfter[fault.pc])
-            }
-            return ExecutionResult(returnValue: 0, instructionCount: count, fault: fault.describing(program))
+            return ExecutionResult(returnValue: 0, instructionCount: executed, fault: fault.describing(program))
         }
     }
 
@@ -221,6 +213,13 @@ public final class JIT: CallbackInvoker {
         set(ContextLayout.status, ContextLayout.Status.fault)
     }
 
+    /// The run stops at `pc`, inside a block that was charged in full: give back the
+    /// instructions after it, which will not run. (Calls end their blocks, so a stop
+    /// inside a callee or a callback leaves no unexecuted tail in its callers.)
+    private func refundTail(after pc: Int) {
+        set(ContextLayout.budget, get(ContextLayout.budget) &+ UInt64(compiled.tailAfter[pc]))
+    }
+
     // MARK: - Slow paths, called from generated code
 
     /// Loads and stores the inline check refused (the context region, or a fault),
@@ -260,6 +259,7 @@ public final class JIT: CallbackInvoker {
                 if let value = machine.legacyPacketLoad(offset: Int64(bitPattern: address), size: size) {
                     return value
                 }
+                refundTail(after: pc)
                 set(ContextLayout.status, ContextLayout.Status.aborted)
                 return 0
             case .callx:
@@ -272,6 +272,7 @@ public final class JIT: CallbackInvoker {
                 preconditionFailure("no memory slow path for \(instruction.operation) (pc \(pc))")
             }
         } catch {
+            refundTail(after: pc)
             record(error)
             return 0
         }
@@ -316,6 +317,8 @@ public final class JIT: CallbackInvoker {
         case .kfunc: kind = .unsupported("kfunc call (BTF id \(program.decoded[pc].immediate))")
         case nil: preconditionFailure("unknown raise code \(code)")
         }
+        // A budget fault stops before its block runs (the stub gave the charge back).
+        if RaiseCode(rawValue: code) != .budget { refundTail(after: pc) }
         record(ExecutionFault(kind, pc: pc))
         return 0
     }
