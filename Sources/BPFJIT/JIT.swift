@@ -12,8 +12,11 @@ import BPFRuntime
 public final class JIT: CallbackInvoker {
     public let program: Program
     public let machine: Machine
-    private var compiled: CompiledProgram
-    private var executable: ExecutableMemory
+    /// The code and its context page. One reference, read once per run: class `var`s
+    /// pay a dynamic exclusivity check on every access, and this keeps it to one.
+    private var loaded: Loaded
+    private var compiled: CompiledProgram { loaded.compiled }
+    private var executable: ExecutableMemory { loaded.executable }
     /// The fault a slow path recorded; generated code only sees `status`.
     private var pendingFault: ExecutionFault?
     private let functionEntries: Set<Int>
@@ -29,8 +32,8 @@ public final class JIT: CallbackInvoker {
         self.program = program
         self.machine = machine
         functionEntries = Set(program.functionEntries)
-        compiled = try Self.compile(program, limits: machine.limits)
-        executable = try ExecutableMemory(code: compiled.code)
+        let compiled = try Self.compile(program, limits: machine.limits)
+        loaded = Loaded(compiled: compiled, executable: try ExecutableMemory(code: compiled.code))
         installSlowPaths()
         #else
         throw JITError.unsupportedHost
@@ -59,37 +62,42 @@ public final class JIT: CallbackInvoker {
 
     /// Runs the program from `entry` with r1-r5 = `arguments` (missing ones are 0).
     public func run(entry: Int = 0, arguments: [UInt64] = []) -> ExecutionResult {
-        if compiled.frameSize != machine.limits.stackFrameSize || compiled.maxDepth != machine.limits.maxCallDepth {
+        let limits = machine.limits
+        if compiled.frameSize != limits.stackFrameSize || compiled.maxDepth != limits.maxCallDepth {
             // The frame layout is baked into the code; the limits changed since it was made.
-            guard let again = try? Self.compile(program, limits: machine.limits),
+            guard let again = try? Self.compile(program, limits: limits),
                 let memory = try? ExecutableMemory(code: again.code)
             else { preconditionFailure("the JIT compiled this program once and cannot again") }
-            compiled = again
-            executable = memory
+            loaded = Loaded(compiled: again, executable: memory)
             installSlowPaths()
         }
-        for index in 0..<11 { setRegister(index, 0) }
-        for (index, value) in arguments.prefix(5).enumerated() { setRegister(index + 1, value) }
+        let loaded = self.loaded
+        let context = loaded.executable.context
+        let frameSize = UInt64(loaded.compiled.frameSize)
+        func set(_ field: Int, _ value: UInt64) { context.storeBytes(of: value, toByteOffset: field, as: UInt64.self) }
+        func get(_ field: Int) -> UInt64 { context.load(fromByteOffset: field, as: UInt64.self) }
+        context.initializeMemory(as: UInt64.self, repeating: 0, count: 11)  // r0-r10
+        for index in 0..<min(arguments.count, 5) { set(ContextLayout.registers + 8 * (index + 1), arguments[index]) }
         machine.resetStack()
-        let budget = machine.limits.instructionBudget
+        let budget = limits.instructionBudget
         let hostStack = UInt64(UInt(bitPattern: machine.stack))
-        let firstFrame = hostStack + UInt64(compiled.frameSize)
+        let firstFrame = hostStack + frameSize
         set(ContextLayout.budget, budget)
         set(ContextLayout.mayGoto, Self.mayGotoAllowance)
         set(ContextLayout.hostStack, hostStack)
         set(ContextLayout.guestBias, (1 << 32) &- hostStack)
-        set(ContextLayout.frameCeiling, hostStack + UInt64(compiled.frameSize * (compiled.maxDepth - 1)))
+        set(ContextLayout.frameCeiling, hostStack + frameSize * UInt64(limits.maxCallDepth - 1))
         set(ContextLayout.hostFrame, firstFrame)
         set(ContextLayout.deepest, firstFrame)
         set(ContextLayout.status, ContextLayout.Status.running)
-        refreshMemoryFields()
-        pendingFault = nil
+        set(ContextLayout.table, UInt64(UInt(bitPattern: machine.memory.table)))
+        set(ContextLayout.capacity, UInt64(machine.memory.capacity))
         machine.enterFrame(depth: 0)
 
-        let r0 = callEntry(entry)
+        let r0 = loaded.enter(at: entry)
 
         let deepest = get(ContextLayout.deepest)
-        machine.noteFramesUsed(Int((deepest - hostStack) / UInt64(compiled.frameSize)))
+        if deepest != firstFrame { machine.noteFramesUsed(Int((deepest - hostStack) / frameSize)) }
         let executed = budget &- get(ContextLayout.budget)
         switch get(ContextLayout.status) {
         case ContextLayout.Status.running:
@@ -142,7 +150,7 @@ public final class JIT: CallbackInvoker {
         set(ContextLayout.mayGoto, Self.mayGotoAllowance)
         machine.enterFrame(depth: depth)
 
-        let r0 = callEntry(function)
+        let r0 = loaded.enter(at: function)
 
         switch get(ContextLayout.status) {
         case ContextLayout.Status.running:
@@ -156,12 +164,24 @@ public final class JIT: CallbackInvoker {
         }
     }
 
-    /// Enters generated code at instruction `function`.
-    private func callEntry(_ function: Int) -> UInt64 {
-        typealias Entry = @convention(c) (UnsafeRawPointer) -> UInt64
-        // The code was built for this: the entry sequence follows the C calling convention.
-        let entry = unsafeBitCast(executable.code + CompiledProgram.entryOffset, to: Entry.self)
-        return withExtendedLifetime(self) { entry(executable.code + compiled.instructionOffsets[function]) }
+    /// A compiled program in executable memory.
+    private final class Loaded {
+        let compiled: CompiledProgram
+        let executable: ExecutableMemory
+
+        init(compiled: CompiledProgram, executable: ExecutableMemory) {
+            self.compiled = compiled
+            self.executable = executable
+        }
+
+        /// Enters generated code at instruction `function`. The slow paths it calls reach
+        /// the engine through an unretained pointer: callers keep the engine alive.
+        func enter(at function: Int) -> UInt64 {
+            typealias Entry = @convention(c) (UnsafeRawPointer) -> UInt64
+            // The code was built for this: the entry sequence follows the C calling convention.
+            let entry = unsafeBitCast(executable.code + CompiledProgram.entryOffset, to: Entry.self)
+            return withExtendedLifetime(self) { entry(executable.code + compiled.instructionOffsets[function]) }
+        }
     }
 
     // MARK: - The context page
@@ -199,7 +219,7 @@ public final class JIT: CallbackInvoker {
         ] {
             set(field, UInt64(UInt(bitPattern: unsafeBitCast(function, to: UnsafeRawPointer.self))))
         }
-        // Unretained: the engine outlives every run of its code (callEntry keeps it alive).
+        // Unretained: the engine outlives every run of its code (`run` and `invoke` are its methods).
         set(ContextLayout.owner, UInt64(UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque())))
     }
 
