@@ -27,8 +27,17 @@ let package = Package(
         // The reference executor: one bounds-checked loop.
         .target(name: "BPFInterpreter", dependencies: ["BPFCore", "BPFRuntime"]),
 
+        // The x86-64 JIT, a sibling of the interpreter: a pure encoder, the compiler,
+        // executable memory (never writable and executable at once), helper trampolines.
+        .target(name: "BPFJIT", dependencies: ["BPFCore", "BPFRuntime"]),
+
+        // capstone, reached only through X86Disassembly.
+        .systemLibrary(name: "CCapstone", pkgConfig: "capstone", providers: [.apt(["libcapstone-dev"])]),
+        // A small Swift wrapper over capstone: x86-64 bytes to (address, bytes, mnemonic, operands).
+        .target(name: "X86Disassembly", dependencies: ["CCapstone"]),
+
         // The facade users import: load a program, pick an engine, run, compare.
-        .target(name: "BPFSim", dependencies: ["BPFCore", "BPFRuntime", "BPFInterpreter", "BPFLoader"]),
+        .target(name: "BPFSim", dependencies: ["BPFCore", "BPFRuntime", "BPFInterpreter", "BPFJIT", "BPFLoader"]),
 
         // libelf, reached only through BPFLoader; no Elf* leaves that target.
         .systemLibrary(name: "CLibELF", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
@@ -37,12 +46,17 @@ let package = Package(
         // global data, relocations, subprograms, BTF line info.
         .target(name: "BPFLoader", dependencies: ["BPFCore", "BPFRuntime", "CLibELF"]),
 
+        // Random well-formed programs run on both engines (tests and `bpfsim fuzz-jit`).
+        .target(name: "BPFFuzz", dependencies: ["BPFSim"]),
+
         // The subcommands, as a library so tests can call them.
         .target(
             name: "BPFSimCommands",
             dependencies: [
                 "BPFSim",
                 "BPFLoader",
+                "BPFFuzz",
+                "X86Disassembly",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -52,6 +66,7 @@ let package = Package(
         .target(name: "BPFTestSupport", path: "Tests/BPFTestSupport"),
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
         .testTarget(name: "BPFInterpreterTests", dependencies: ["BPFSim", "BPFTestSupport"]),
+        .testTarget(name: "BPFJITTests", dependencies: ["BPFJIT", "BPFSim", "BPFFuzz", "X86Disassembly", "BPFTestSupport"]),
         .testTarget(name: "BPFSimCommandsTests", dependencies: ["BPFSimCommands", "BPFTestSupport"]),
         .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader", "BPFCore", "BPFRuntime", "BPFTestSupport"]),
     ],

@@ -470,7 +470,9 @@ public final class Interpreter: CallbackInvoker {
                 }
             }
         } catch {
-            self.executed = executed
+            // A helper that threw may have run callbacks: self.executed then counts them
+            // and the local count is stale. Counts only grow, so the larger one is right.
+            self.executed = max(self.executed, executed)
             throw error
         }
     }

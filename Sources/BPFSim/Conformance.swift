@@ -96,4 +96,18 @@ public enum ConformanceSuite {
     }
 
     static func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+
+    /// Runs a test's program on both engines and returns how they differ, or nil when
+    /// they agree (or the file has no runnable program).
+    public static func compareEngines(file: URL, configuration: RunConfiguration = .init())
+        -> EngineComparison.Divergence?
+    {
+        guard let text = try? String(contentsOf: file, encoding: .utf8),
+            let test = try? ConformanceTest(parsing: text),
+            let instructions = try? test.instructions(), !instructions.isEmpty,
+            let program = try? Program(instructions: instructions, options: configuration.validation),
+            let outcome = try? EngineComparison.run(program, memory: test.memory, configuration: configuration)
+        else { return nil }
+        return outcome.divergence
+    }
 }

@@ -1,4 +1,5 @@
 import BPFInterpreter
+import BPFJIT
 
 /// A program as a loader hands it over: relocated instructions whose map references are
 /// `lddw` pseudo loads by map index (`BPF_PSEUDO_MAP_IDX`, `BPF_PSEUDO_MAP_IDX_VALUE`).
@@ -73,6 +74,8 @@ public struct ProgramRun: Sendable {
     public var redirect: RedirectTarget?
     /// The C source line of the faulting instruction, when known.
     public var faultSourceLine: String?
+    /// Why the requested engine did not run and the interpreter did, if that happened.
+    public var fallback: String?
 }
 
 /// Programs and maps loaded into one emulated machine, ready to run: the facade users
@@ -82,11 +85,14 @@ public final class Session {
     public let definitions: [ProgramDefinition]
     public let engine: Engine
     private var interpreters: [Int: Interpreter] = [:]
+    private var jits: [Int: JIT] = [:]
+    /// Why the JIT cannot run a program, once found, so it is tried once.
+    private var jitRefusals: [Int: String] = [:]
 
     public init(programs: [ProgramDefinition], maps: [MapSpec], configuration: RunConfiguration = .init())
         throws(SessionError)
     {
-        machine = Machine(world: configuration.world, limits: configuration.limits)
+        machine = Machine(helpers: configuration.helpers, world: configuration.world, limits: configuration.limits)
         definitions = programs
         engine = configuration.engine
         for spec in maps {
@@ -160,10 +166,10 @@ public final class Session {
             xdp = context
             arguments = [XDPContext.contextAddress]
         }
-        let execution = execute(index, arguments: arguments)
+        let (execution, fallback) = execute(index, arguments: arguments)
         var run = ProgramRun(
             execution: execution, dataOut: xdp?.output ?? (input.isMemory ? machine.inputBytes : nil),
-            printk: machine.printk, events: machine.drainEvents(), redirect: machine.redirect)
+            printk: machine.printk, events: machine.drainEvents(), redirect: machine.redirect, fallback: fallback)
         machine.printk.removeAll()
         machine.tracePipe.removeAll()
         if let fault = execution.fault, let line = definition.sourceLines[fault.pc] {
@@ -173,13 +179,27 @@ public final class Session {
         return run
     }
 
-    private func execute(_ index: Int, arguments: [UInt64]) -> ExecutionResult {
-        switch engine {
-        case .interpreter:
-            let interpreter = interpreters[index] ?? Interpreter(program: machine.programs[index], machine: machine)
-            interpreters[index] = interpreter
-            return interpreter.run(arguments: arguments)
+    private func execute(_ index: Int, arguments: [UInt64]) -> (ExecutionResult, fallback: String?) {
+        if engine == .jit {
+            if let jit = jits[index] { return (jit.run(arguments: arguments), nil) }
+            if jitRefusals[index] == nil {
+                if machine.maps.contains(where: { $0.type == .progArray }) {
+                    jitRefusals[index] = "the JIT does not follow tail calls yet"
+                } else {
+                    do {
+                        let jit = try JIT(program: machine.programs[index], machine: machine)
+                        jits[index] = jit
+                        return (jit.run(arguments: arguments), nil)
+                    } catch {
+                        jitRefusals[index] = "the JIT cannot run this program (\(error))"
+                    }
+                }
+            }
         }
+        let interpreter = interpreters[index] ?? Interpreter(program: machine.programs[index], machine: machine)
+        interpreters[index] = interpreter
+        let fallback = jitRefusals[index].map { "\($0); the interpreter ran it" }
+        return (interpreter.run(arguments: arguments), engine == .jit ? fallback : nil)
     }
 }
 

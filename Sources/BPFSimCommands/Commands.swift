@@ -8,7 +8,7 @@ public struct BPFSimCommand: ParsableCommand {
         commandName: "bpfsim",
         abstract: "Run eBPF programs in user space, with no root and no kernel.",
         version: BPFSimVersion.string,
-        subcommands: [Run.self, Assemble.self, Disassemble.self, Inspect.self, Conformance.self]
+        subcommands: [Run.self, Assemble.self, Disassemble.self, Inspect.self, Conformance.self, FuzzJIT.self]
     )
 
     public init() {}
@@ -57,6 +57,21 @@ func printJSON(_ value: some Encodable) {
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
     print(String(decoding: data, as: UTF8.self))
+}
+
+/// `--engine`: one engine, or both compared.
+enum EngineChoice: String, ExpressibleByArgument, CaseIterable {
+    case interp
+    case jit
+    case both
+
+    var engines: [Engine] {
+        switch self {
+        case .interp: [.interpreter]
+        case .jit: [.jit]
+        case .both: [.interpreter, .jit]
+        }
+    }
 }
 
 /// A failure the CLI reports as one line and exit status 1.

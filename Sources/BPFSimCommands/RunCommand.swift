@@ -49,7 +49,10 @@ struct Run: ParsableCommand {
     @Option(help: "Instructions a run may execute before it faults.")
     var budget: UInt64 = ExecutionLimits().instructionBudget
 
-    @Option(help: "Run this many times (maps keep their state, as BPF_PROG_TEST_RUN's repeat does) and report the mean time per run.")
+    @Option(
+        help:
+            "Run this many times (maps keep their state, as BPF_PROG_TEST_RUN's repeat does) and report the mean time per run."
+    )
     var `repeat`: Int = 1
 
     @Option(help: "Emulated CPUs (per-CPU maps hold one value for each).")
@@ -57,6 +60,9 @@ struct Run: ParsableCommand {
 
     @Flag(help: "Refuse at load what the kernel refuses (out-of-range shifts, division by an immediate 0, callx).")
     var kernelStrict = false
+
+    @Option(help: "The engine: interp, jit, or both (run on each and report the first difference, maps included).")
+    var engine: EngineChoice = .interp
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
@@ -79,14 +85,16 @@ struct Run: ParsableCommand {
         } else {
             report.printText()
         }
-        if report.error != nil { throw ExitCode(1) }
+        if report.error != nil || report.divergence != nil { throw ExitCode(1) }
     }
 
     func makeReport() -> RunReport {
         var report = RunReport()
         let configuration = RunConfiguration(
-            limits: ExecutionLimits(instructionBudget: budget), world: World(cpuCount: cpus),
+            engine: engine.engines[0], limits: ExecutionLimits(instructionBudget: budget), world: World(cpuCount: cpus),
             validation: ValidationOptions(strictness: kernelStrict ? .kernel : .conformance))
+        // Builds the session for one engine; `both` builds a second one with its own machine.
+        var makeSession: (Engine) throws -> Session = { _ in preconditionFailure("set below") }
         let session: Session
         let index: Int
         let input: ProgramInput
@@ -102,7 +110,12 @@ struct Run: ParsableCommand {
                 guard maps.isEmpty else {
                     throw CommandFailure("--map is for assembly programs; an object brings its own maps")
                 }
-                session = try Session(object: object, configuration: configuration)
+                makeSession = { engine in
+                    var configuration = configuration
+                    configuration.engine = engine
+                    return try Session(object: object, configuration: configuration)
+                }
+                session = try makeSession(configuration.engine)
                 index = try Self.choose(programName, in: session)
                 let type = session.definitions[index].type
                 switch type {
@@ -131,9 +144,13 @@ struct Run: ParsableCommand {
                 let definition = ProgramDefinition(
                     name: URL(fileURLWithPath: program).lastPathComponent, type: input.isPacket ? .xdp : .unspec,
                     instructions: file.instructions)
-                session = try Session(
-                    programs: [definition], maps: maps.compactMap(MapSpec.init(commandLine:)),
-                    configuration: configuration)
+                let specs = maps.compactMap(MapSpec.init(commandLine:))
+                makeSession = { engine in
+                    var configuration = configuration
+                    configuration.engine = engine
+                    return try Session(programs: [definition], maps: specs, configuration: configuration)
+                }
+                session = try makeSession(configuration.engine)
                 index = 0
             }
         } catch let error as ProgramError {
@@ -153,15 +170,24 @@ struct Run: ParsableCommand {
             report.error = .init(kind: "load", code: "input", message: "\(error)")
             return report
         }
+        var second: Session?
+        if engine == .both { second = try? makeSession(.jit) }
         if let state {
             do {
-                try MapState.load(session.machine, from: URL(fileURLWithPath: state))
+                for session in [session] + (second.map { [$0] } ?? []) {
+                    try MapState.load(session.machine, from: URL(fileURLWithPath: state))
+                }
             } catch {
                 report.error = .init(kind: "load", code: "state", message: error.description)
                 return report
             }
         }
         var result = session.run(index, input: input)
+        report.fallback = result.fallback
+        if let second {
+            let other = second.run(index, input: input)
+            report.divergence = EngineComparison.compare(result, in: session, other, in: second)?.description
+        }
         if `repeat` > 1 {
             let start = DispatchTime.now().uptimeNanoseconds
             for _ in 1..<`repeat` { result = session.run(index, input: input) }
@@ -231,13 +257,17 @@ struct RunReport: Encodable {
     var maps: [String: MapDump]?
     var events: [Event]?
     var redirect: RedirectTarget?
+    /// Why the JIT did not run and the interpreter did, when `--engine jit` fell back.
+    var fallback: String?
+    /// With `--engine both`: the first difference between the engines (results, then maps).
+    var divergence: String?
     /// With `--repeat N`: mean wall-clock time of runs 2...N.
     var nanosecondsPerRun: Double?
     var error: ErrorReport?
 
     enum CodingKeys: String, CodingKey {
         case version, retval, insns, memory, dataOut = "data_out", printk, maps, events, redirect, error
-        case nanosecondsPerRun = "ns_per_run"
+        case nanosecondsPerRun = "ns_per_run", fallback, divergence
     }
 
     struct Event: Encodable {
@@ -268,6 +298,8 @@ struct RunReport: Encodable {
     }
 
     func printText() {
+        if let fallback { printError("note: \(fallback)") }
+        if let divergence { printError("engines differ: \(divergence)") }
         for line in printk ?? [] { print("printk: \(line)") }
         if let error {
             var text = "error: "
@@ -290,7 +322,9 @@ struct RunReport: Encodable {
         if let insns { print("\(insns) instructions") }
         if let nanosecondsPerRun {
             var line = String(format: "%.1f ns per run", nanosecondsPerRun)
-            if let insns, insns > 0 { line += String(format: ", %.2f ns per instruction", nanosecondsPerRun / Double(insns)) }
+            if let insns, insns > 0 {
+                line += String(format: ", %.2f ns per instruction", nanosecondsPerRun / Double(insns))
+            }
             print(line)
         }
         if let redirect {

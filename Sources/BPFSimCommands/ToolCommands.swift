@@ -62,12 +62,19 @@ struct Disassemble: ParsableCommand {
     @Option(help: "For an object file: the program (function name) to list.")
     var program: String?
 
+    @Flag(help: "Show the JIT's x86-64 code (capstone's disassembly), each block under its instruction.")
+    var jit = false
+
     func run() throws {
         if let handle = FileHandle(forReadingAtPath: input) {
             let magic = handle.readData(ofLength: 4)
             try? handle.close()
             if BPFObject.isELF(magic) {
-                try ObjectDisassembly.print(path: input, program: program)
+                if jit {
+                    try printJIT(objectPath: input)
+                } else {
+                    try ObjectDisassembly.print(path: input, program: program)
+                }
                 return
             }
         }
@@ -77,11 +84,50 @@ struct Disassemble: ParsableCommand {
         }
         do {
             let file = try ProgramFile(path: input)
+            if jit {
+                let session = try Session(
+                    programs: [ProgramDefinition(name: input, type: .unspec, instructions: file.instructions)], maps: []
+                )
+                print(try JITListing.text(session.machine.programs[0]), terminator: "")
+                return
+            }
             print(Disassembler.text(file.instructions), terminator: "")
         } catch let error as ProgramError {
             printError("error: \(input): \(error)")
             throw ExitCode(1)
         } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension Disassemble {
+    /// `disasm --jit OBJECT`: the JIT's code for one program of an object, with its C lines.
+    func printJIT(objectPath: String) throws {
+        do {
+            let session = try Session(object: try BPFObject(path: objectPath))
+            let index: Int
+            if let program {
+                index = try session.programIndex(named: program)
+            } else if session.definitions.count == 1 {
+                index = 0
+            } else {
+                throw CommandFailure(
+                    "\(objectPath) has \(session.definitions.count) programs; choose one with --program (\(session.programNames.joined(separator: ", ")))"
+                )
+            }
+            print(
+                try JITListing.text(
+                    session.machine.programs[index], sourceLines: session.definitions[index].sourceLines),
+                terminator: "")
+        } catch let error as LoaderError {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        } catch let error as SessionError {
+            printError("error: \(objectPath): \(error)")
+            throw ExitCode(1)
+        } catch let error as CommandFailure {
             printError("error: \(error)")
             throw ExitCode(1)
         }
@@ -103,6 +149,9 @@ struct Conformance: ParsableCommand {
 
     @Flag(name: .shortAndLong, help: "Print a line for every test, not only failures.")
     var verbose = false
+
+    @Option(help: "The engine: interp, jit, or both (each test on both, reporting where they differ).")
+    var engine: EngineChoice = .interp
 
     func run() throws {
         var files: [URL] = []
@@ -130,14 +179,28 @@ struct Conformance: ParsableCommand {
         var failed = 0
         var skipped = 0
         for file in files {
-            let outcome = ConformanceSuite.run(file: file)
+            var failures: [String] = []
+            var outcome: ConformanceSuite.Outcome?
+            for engine in engine.engines {
+                let result = ConformanceSuite.run(file: file, configuration: RunConfiguration(engine: engine))
+                outcome = outcome ?? result
+                if case .failed(let message) = result.status {
+                    failures.append(self.engine == .both ? "[\(engine.rawValue)] \(message)" : message)
+                }
+            }
+            if engine == .both, let divergence = ConformanceSuite.compareEngines(file: file) {
+                failures.append("engines differ: \(divergence)")
+            }
+            guard let outcome else { continue }
+            if !failures.isEmpty {
+                failed += 1
+                for message in failures { print("FAIL \(outcome.name): \(message)") }
+                continue
+            }
             switch outcome.status {
-            case .passed:
+            case .passed, .failed:
                 passed += 1
                 if verbose { print("PASS \(outcome.name)") }
-            case .failed(let message):
-                failed += 1
-                print("FAIL \(outcome.name): \(message)")
             case .skipped(let reason):
                 skipped += 1
                 if verbose { print("SKIP \(outcome.name): \(reason)") }

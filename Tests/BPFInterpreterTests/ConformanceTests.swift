@@ -11,10 +11,19 @@ struct ConformanceTests {
     @Test(
         "bpf_conformance: every file passes",
         .enabled(if: suiteEnabled, Comment(rawValue: TestInputs.conformanceSkipMessage)),
-        arguments: TestInputs.conformanceFiles)
-    func conformance(_ file: URL) {
-        let outcome = ConformanceSuite.run(file: file)
+        arguments: TestInputs.conformanceFiles, Engine.allCases)
+    func conformance(_ file: URL, engine: Engine) {
+        let outcome = ConformanceSuite.run(file: file, configuration: RunConfiguration(engine: engine))
         #expect(outcome.status == .passed, "\(file.lastPathComponent)")
+    }
+
+    @Test(
+        "bpf_conformance: the engines agree on r0, memory, fault and instruction count",
+        .enabled(if: suiteEnabled, Comment(rawValue: TestInputs.conformanceSkipMessage)),
+        arguments: TestInputs.conformanceFiles)
+    func enginesAgree(_ file: URL) {
+        let divergence = ConformanceSuite.compareEngines(file: file)
+        #expect(divergence == nil, "\(file.lastPathComponent): \(divergence.map(String.init(describing:)) ?? "")")
     }
 
     @Test(
@@ -23,9 +32,9 @@ struct ConformanceTests {
         #expect(TestInputs.conformanceFiles.count == 313)
     }
 
-    @Test("bpfsim's own cases", arguments: TestInputs.ownCaseFiles)
-    func ownCase(_ file: URL) {
-        let outcome = ConformanceSuite.run(file: file)
+    @Test("bpfsim's own cases", arguments: TestInputs.ownCaseFiles, Engine.allCases)
+    func ownCase(_ file: URL, engine: Engine) {
+        let outcome = ConformanceSuite.run(file: file, configuration: RunConfiguration(engine: engine))
         #expect(outcome.status == .passed, "\(file.lastPathComponent)")
     }
 }

@@ -162,3 +162,31 @@ struct ToolCommandTests {
         #expect(result.out == "FAIL bad.data: expected r0 = 0x1, got 0x2\n1 passed, 1 failed\n")
     }
 }
+
+struct JITCommandTests {
+    @Test func disasmJitShowsEachInstructionsCode() throws {
+        let source = try temporaryFile("p.s", "mov %r0, 7\nldxw %r1, [%r1+4]\nexit\n")
+        let result = bpfsim(["disasm", "--jit", source])
+        #expect(result.status == 0)
+        let out = result.out
+        #expect(out.contains("\n0: mov %r0, 7\n"))
+        #expect(out.contains("mov eax, 7\n"))
+        #expect(out.contains("\n1: ldxw %r1, [%r1+4]\n"))
+        #expect(out.contains("lea rcx, [rdi + 4]\n"))
+        #expect(out.contains("mov edi, dword ptr [r11 - 4]\n"))
+        #expect(out.contains("\n2: exit\n"))
+        #expect(out.contains("; slow load for instruction 1\n"))
+        #expect(out.contains("; memory thunk\n"))
+    }
+
+    @Test func runAndConformanceCompareBothEngines() throws {
+        let program = try temporaryFile("p.s", "mov %r0, %r2\nstb [%r1], 9\nexit\n")
+        let result = bpfsim(["run", program, "--mem-hex", "0001", "--engine", "both"])
+        #expect(result.status == 0)
+        #expect(result.out == "r0 = 0x0000000000000002 (2)\n3 instructions\n")
+        let jit = bpfsim(["run", program, "--mem-hex", "0001", "--engine", "jit", "--json"])
+        #expect(jit.out == #"{"insns":3,"memory":"0901","retval":2,"version":1}"# + "\n")
+        let test = try temporaryFile("t.data", "-- asm\nmov %r0, 1\nexit\n-- result\n0x1\n")
+        #expect(bpfsim(["conformance", "--engine", "both", test]).out == "1 passed, 0 failed\n")
+    }
+}
