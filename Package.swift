@@ -37,6 +37,14 @@ let package = Package(
         // global data, relocations, subprograms, BTF line info.
         .target(name: "BPFLoader", dependencies: ["BPFCore", "BPFRuntime", "CLibELF"]),
 
+        // libbpf, reached only through BPFKernel; no libbpf type leaves that target.
+        .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+
+        // The running kernel as one more engine: loads an object with libbpf, runs it with
+        // BPF_PROG_TEST_RUN, reads every map back; says "unavailable" in one sentence
+        // where bpf(2) is refused. Nothing else needs it to work.
+        .target(name: "BPFKernel", dependencies: ["BPFCore", "BPFRuntime", "BPFLoader", "CLibBPF"]),
+
         // The subcommands, as a library so tests can call them.
         .target(
             name: "BPFSimCommands",
