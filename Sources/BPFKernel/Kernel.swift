@@ -9,11 +9,14 @@ public enum Kernel {
     /// check the path taken where it is).
     public static let disableVariable = "BPFSIM_NO_KERNEL"
 
+    /// Replaces the process environment for `unavailability()` within a task (tests use
+    /// it to take the refused path without touching the process's environment).
+    @TaskLocal public static var environmentOverride: [String: String]?
+
     /// Why the kernel cannot be used here, as one sentence; nil when it can.
-    /// `BPFSIM_NO_KERNEL` in `environment` answers without asking the kernel.
-    public static func unavailability(
-        environment: [String: String] = ProcessInfo.processInfo.environment
-    ) -> KernelError? {
+    /// `BPFSIM_NO_KERNEL` in the environment answers without asking the kernel.
+    public static func unavailability(environment: [String: String]? = nil) -> KernelError? {
+        let environment = environment ?? environmentOverride ?? ProcessInfo.processInfo.environment
         if let value = environment[disableVariable], !value.isEmpty, value != "0" {
             return .disabledByEnvironment
         }
