@@ -51,6 +51,7 @@ let package = Package(
             dependencies: [
                 "BPFSim",
                 "BPFLoader",
+                "BPFKernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -46,7 +46,7 @@ public struct KernelError: Error, CustomStringConvertible, Sendable, Hashable {
     // MARK: Objects and programs
 
     static func open(_ path: String, errno: Int32, messages: [String]) -> KernelError {
-        let reason = messages.last.map { ": " + $0 } ?? ""
+        let reason = LibBPF.reason(in: messages).map { ": " + $0 } ?? ""
         return KernelError(
             code: "open", message: "libbpf cannot open \(path)\(reason) (\(errnoText(errno)))", errno: errno,
             log: messages.isEmpty ? nil : messages.joined(separator: "\n"))
@@ -54,10 +54,10 @@ public struct KernelError: Error, CustomStringConvertible, Sendable, Hashable {
 
     /// `log` is the verifier's log when there is one; `messages` what libbpf said.
     static func load(_ path: String, program: String?, errno: Int32, log: String?, messages: [String]) -> KernelError {
-        let what = program.map { "the kernel refused program '\($0)' of \(path)" } ?? "libbpf cannot load \(path)"
+        let what = program.map { "the kernel refused program '\($0)'" } ?? "libbpf cannot load \(path)"
         let reason =
             log.flatMap { KernelVerifierLog.firstError(in: $0) }
-            ?? messages.last { !$0.contains("failed to load object") && !$0.hasPrefix("-- ") }
+            ?? LibBPF.reason(in: messages)
         return KernelError(
             code: "load", message: what + (reason.map { ": " + $0 } ?? "") + " (\(errnoText(errno)))", errno: errno,
             log: log ?? (messages.isEmpty ? nil : messages.joined(separator: "\n")))

@@ -50,20 +50,9 @@ public final class KernelObject {
         data.withUnsafeBytes { buffer.copyMemory(from: $0) }
         bytes = buffer
         let path = object.path
-        let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         let (opened, messages) = LibBPF.exclusive { () throws(KernelError) -> OpaquePointer in
-            var options = bpf_object_open_opts()
-            options.sz = MemoryLayout<bpf_object_open_opts>.size
-            let opened: OpaquePointer? = name.withCString { cName in
-                options.object_name = cName
-                return bpf_object__open_mem(buffer.baseAddress, data.count, &options)
-            }
-            guard let opened else { throw .open(path, errno: errno, messages: []) }
-            var program = bpf_object__next_program(opened, nil)
-            while let current = program {
-                bpf_program__set_autoload(current, loading.contains(String(cString: bpf_program__name(current))))
-                program = bpf_object__next_program(opened, current)
-            }
+            let opened = try LibBPF.open(
+                object, bytes: UnsafeRawBufferPointer(start: buffer.baseAddress, count: data.count), loading: loading)
             let result = bpf_object__load(opened)
             if result != 0 {
                 let refused = object.programs.first { program in

@@ -100,27 +100,19 @@ public enum KernelVerifier {
         let logBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: logSize)
         logBuffer.initialize(repeating: 0, count: logSize)
         defer { logBuffer.deallocate() }
-        let objectName = URL(fileURLWithPath: object.path).deletingPathExtension().lastPathComponent
         let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 8)
         defer { bytes.deallocate() }
         data.withUnsafeBytes { bytes.copyMemory(from: $0) }
         let size = data.count
         let (outcome, messages) = LibBPF.exclusive { () throws(KernelError) -> (Bool, Int32?, String?) in
             do {
-                var options = bpf_object_open_opts()
-                options.sz = MemoryLayout<bpf_object_open_opts>.size
-                let opened: OpaquePointer? = objectName.withCString { cName in
-                    options.object_name = cName
-                    return bpf_object__open_mem(bytes.baseAddress, size, &options)
-                }
-                guard let opened else { throw .open(object.path, errno: errno, messages: []) }
+                let opened = try LibBPF.open(
+                    object, bytes: UnsafeRawBufferPointer(start: bytes.baseAddress, count: size), loading: loading)
                 defer { bpf_object__close(opened) }
                 var target: OpaquePointer?
                 var program = bpf_object__next_program(opened, nil)
                 while let current = program {
-                    let currentName = String(cString: bpf_program__name(current))
-                    bpf_program__set_autoload(current, loading.contains(currentName))
-                    if currentName == name {
+                    if String(cString: bpf_program__name(current)) == name {
                         target = current
                         bpf_program__set_log_buf(current, logBuffer, logSize)
                         bpf_program__set_log_level(current, logLevel)
@@ -174,21 +166,28 @@ public enum KernelVerifierLog {
         return nil
     }
 
-    /// The line that says why a program was refused: the last line of the log that is
-    /// not a statistic, an instruction or a register state.
+    /// The line that says why a program was refused: the first line after the last
+    /// instruction the verifier printed (`12: (61) r1 = ...`), where its complaint
+    /// starts; without instruction lines, the last line that is not a statistic.
     public static func firstError(in log: String) -> String? {
         let lines = log.split(separator: "\n", omittingEmptySubsequences: true).map {
             $0.trimmingCharacters(in: .whitespaces)
         }
-        for line in lines.reversed() {
-            if line.isEmpty || line.hasPrefix("processed ") || line.hasPrefix("verification time")
+        func isStatistic(_ line: String) -> Bool {
+            line.isEmpty || line.hasPrefix("processed ") || line.hasPrefix("verification time")
                 || line.hasPrefix("stack depth") || line.hasPrefix("-- ")
-            {
-                continue
-            }
-            return line
         }
-        return nil
+        func isInstruction(_ line: String) -> Bool {
+            let digits = line.prefix { $0.isNumber }
+            return !digits.isEmpty && line.dropFirst(digits.count).hasPrefix(": (")
+        }
+        if let last = lines.lastIndex(where: isInstruction) {
+            // Skip the register states the verifier prints between instructions.
+            if let line = lines[(last + 1)...].first(where: { !isStatistic($0) && !$0.hasPrefix(";") }) {
+                return line
+            }
+        }
+        return lines.last { !isStatistic($0) }
     }
 
     /// The verifier log libbpf printed between its BEGIN and END PROG LOAD LOG markers.

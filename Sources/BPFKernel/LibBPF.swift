@@ -1,3 +1,4 @@
+import BPFLoader
 import CLibBPF
 import Foundation
 import Glibc
@@ -44,6 +45,47 @@ enum LibBPF {
         collected = nil
         messagesLock.unlock()
         return (result, messages)
+    }
+
+    /// Opens an object from its bytes (which must outlive the handle) and chooses which
+    /// programs load. A program whose section this libbpf does not know (it predates
+    /// `tcx/` and `netfilter`, say) gets the type and expected attach type bpfsim read
+    /// from the section, so both load the same program the same way. Call inside
+    /// `exclusive`.
+    static func open(
+        _ object: BPFObject, bytes: UnsafeRawBufferPointer, loading: Set<String>
+    ) throws(KernelError) -> OpaquePointer {
+        var options = bpf_object_open_opts()
+        options.sz = MemoryLayout<bpf_object_open_opts>.size
+        let name = URL(fileURLWithPath: object.path).deletingPathExtension().lastPathComponent
+        let opened: OpaquePointer? = name.withCString { cName in
+            options.object_name = cName
+            return bpf_object__open_mem(bytes.baseAddress, bytes.count, &options)
+        }
+        guard let opened else { throw .open(object.path, errno: errno, messages: []) }
+        var program = bpf_object__next_program(opened, nil)
+        while let current = program {
+            let name = String(cString: bpf_program__name(current))
+            bpf_program__set_autoload(current, loading.contains(name))
+            if bpf_program__type(current) == BPF_PROG_TYPE_UNSPEC,
+                let ours = object.programs.first(where: { $0.name == name }), ours.type != .unspec
+            {
+                bpf_program__set_type(current, bpf_prog_type(rawValue: ours.type.rawValue))
+                bpf_program__set_expected_attach_type(current, bpf_attach_type(rawValue: ours.expectedAttachType))
+            }
+            program = bpf_object__next_program(opened, current)
+        }
+        return opened
+    }
+
+    /// The reason among libbpf's messages: its last warning that is not a summary
+    /// ("failed to load: -13", "failed to load object") or a hint about memlock limits.
+    static func reason(in messages: [String]) -> String? {
+        messages.last { message in
+            !message.contains("failed to load object") && !message.hasPrefix("-- ")
+                && !message.contains("try raising 'ulimit -l'")
+                && !(message.contains("failed to load: -") && message.hasPrefix("prog '"))
+        }
     }
 
     /// libbpf functions return a negative errno; this gives the positive one.
