@@ -55,15 +55,9 @@ public final class KernelObject {
                 object, bytes: UnsafeRawBufferPointer(start: buffer.baseAddress, count: data.count), loading: loading)
             let result = bpf_object__load(opened)
             if result != 0 {
-                let refused = object.programs.first { program in
-                    guard loading.contains(program.name),
-                        let handle = bpf_object__find_program_by_name(opened, program.name)
-                    else { return false }
-                    return bpf_program__fd(handle) < 0
-                }
                 bpf_object__close(opened)
-                // Completed below, with libbpf's messages.
-                throw KernelError(code: "load", message: refused?.name ?? "", errno: LibBPF.errnoOf(result))
+                // Completed below, with libbpf's messages (which name the program).
+                throw KernelError(code: "load", message: "", errno: LibBPF.errnoOf(result))
             }
             return opened
         }
@@ -74,7 +68,7 @@ public final class KernelObject {
             buffer.deallocate()
             if error.code == "open" { throw .open(path, errno: error.errno ?? EINVAL, messages: messages) }
             throw .load(
-                path, program: error.message.isEmpty ? nil : error.message, errno: error.errno ?? EINVAL,
+                path, program: LibBPF.refusedProgram(in: messages), errno: error.errno ?? EINVAL,
                 log: KernelVerifierLog.extract(from: messages), messages: messages)
         }
         self.handle = handle
@@ -108,15 +102,25 @@ public final class KernelObject {
         }
     }
 
-    /// Loads every program of the same type as `program`: tail calls reach only programs
-    /// of the caller's type, and libbpf fills a prog array only with loaded programs.
+    /// Loads `program`, and what its tail calls may reach: when the object has a prog
+    /// array, every program of the same type (a prog array holds only programs of one
+    /// type, and libbpf fills one only with loaded programs). Other programs stay out,
+    /// so one the kernel refuses does not keep the rest from running.
     public convenience init(object: BPFObject, running program: String) throws(KernelError) {
         guard let target = object.programs.first(where: { $0.name == program }) else {
             throw .noSuchProgram(program, path: object.path)
         }
         if target.type == .unspec { throw .plainFunction(program) }
-        let sameType = object.programs.filter { $0.type == target.type && $0.section != ".text" }.map(\.name)
-        try self.init(object: object, loading: Set(sameType + [program]))
+        guard Self.testRunnableTypes.contains(target.type) else {
+            throw .cannotTestRun(program, type: target.type.kernelName)
+        }
+        var loading: Set<String> = [program]
+        if object.maps.contains(where: { $0.type == .progArray }) {
+            for other in object.programs where other.type == target.type && other.section != ".text" {
+                loading.insert(other.name)
+            }
+        }
+        try self.init(object: object, loading: loading)
     }
 
     deinit {

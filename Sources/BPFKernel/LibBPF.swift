@@ -88,6 +88,15 @@ enum LibBPF {
         }
     }
 
+    /// The program libbpf says failed to load ("prog 'NAME': BPF program load failed").
+    static func refusedProgram(in messages: [String]) -> String? {
+        for message in messages where message.hasPrefix("prog '") && message.contains("failed") {
+            let name = message.dropFirst(6).prefix { $0 != "'" }
+            if !name.isEmpty { return String(name) }
+        }
+        return nil
+    }
+
     /// libbpf functions return a negative errno; this gives the positive one.
     static func errnoOf(_ result: Int32) -> Int32 { result < 0 ? -result : errno }
 
