@@ -75,6 +75,14 @@ enum LibBPF {
             }
             program = bpf_object__next_program(opened, current)
         }
+        // No pinning: libbpf would reuse a map pinned by name in /sys/fs/bpf from an
+        // earlier run, and leave one behind. Every load starts from the object's state,
+        // as a bpfsim session does; `--state` is how both carry maps over.
+        var map = bpf_object__next_map(opened, nil)
+        while let current = map {
+            bpf_map__set_pin_path(current, nil)
+            map = bpf_object__next_map(opened, current)
+        }
         return opened
     }
 
