@@ -32,16 +32,19 @@ public struct KernelError: Error, CustomStringConvertible, Sendable, Hashable {
         case EACCES:
             reason = "permission denied (run as root or with CAP_BPF to compare with the kernel)"
         case ENOSYS:
-            reason = "the bpf system call does not exist (a kernel without CONFIG_BPF_SYSCALL, or a sandbox that hides it)"
+            reason =
+                "the bpf system call does not exist (a kernel without CONFIG_BPF_SYSCALL, or a sandbox that hides it)"
         default:
             reason = "\(Self.errnoText(errno)) when loading a two-instruction socket filter"
         }
-        return KernelError(code: "unavailable", message: "the kernel's bpf() is not available here: " + reason, errno: errno)
+        return KernelError(
+            code: "unavailable", message: "the kernel's bpf() is not available here: " + reason, errno: errno)
     }
 
     static let disabledByEnvironment = KernelError(
         code: "unavailable",
-        message: "the kernel's bpf() is not available here: BPFSIM_NO_KERNEL is set (unset it to compare with the kernel)")
+        message:
+            "the kernel's bpf() is not available here: BPFSIM_NO_KERNEL is set (unset it to compare with the kernel)")
 
     // MARK: Objects and programs
 
@@ -68,7 +71,9 @@ public struct KernelError: Error, CustomStringConvertible, Sendable, Hashable {
     }
 
     static func noSuchProgram(_ name: String, path: String) -> KernelError {
-        KernelError(code: "unsupported", message: "libbpf sees no program '\(name)' in \(path) (a .text function is a subprogram to libbpf)")
+        KernelError(
+            code: "unsupported",
+            message: "libbpf sees no program '\(name)' in \(path) (a .text function is a subprogram to libbpf)")
     }
 
     static func notLoaded(_ name: String) -> KernelError {
@@ -112,7 +117,8 @@ public struct KernelError: Error, CustomStringConvertible, Sendable, Hashable {
 
     static func pinning(cpu: Int, errno: Int32) -> KernelError {
         KernelError(
-            code: "run", message: "cannot run on CPU \(cpu): sched_setaffinity failed (\(errnoText(errno)))", errno: errno)
+            code: "run", message: "cannot run on CPU \(cpu): sched_setaffinity failed (\(errnoText(errno)))",
+            errno: errno)
     }
 
     /// The kernel's private errno for "not supported" (`ENOTSUPP`, 524), which
@@ -131,4 +137,3 @@ public struct KernelError: Error, CustomStringConvertible, Sendable, Hashable {
         return "\(name): \(String(cString: strerror(errno)).lowercased())"
     }
 }
-

@@ -158,7 +158,8 @@ public enum KernelVerifierLog {
             {
                 return count
             }
-            if let range = line.range(of: "Processed "), let count = Int(line[range.upperBound...].prefix { $0.isNumber })
+            if let range = line.range(of: "Processed "),
+                let count = Int(line[range.upperBound...].prefix { $0.isNumber })
             {
                 return count
             }

@@ -51,7 +51,8 @@ public final class KernelSession {
         }
         return ProgramRun(
             execution: ExecutionResult(returnValue: UInt64(run.returnValue), instructionCount: nil, fault: nil),
-            dataOut: run.dataOut, printk: [], events: run.ringBufferRecords.map {
+            dataOut: run.dataOut, printk: [],
+            events: run.ringBufferRecords.map {
                 EventRecord(map: $0.map, kind: .ringBuffer, cpu: nil, data: $0.data)
             }, redirect: nil)
     }
@@ -101,7 +102,8 @@ public final class KernelSession {
 extension SessionError {
     /// A kernel error in the session's terms; `kernel_unavailable` where bpf() is refused.
     public init(kernel error: KernelError) {
-        self.init(code: error.code == "unavailable" ? "kernel_unavailable" : "kernel_" + error.code, message: error.message)
+        self.init(
+            code: error.code == "unavailable" ? "kernel_unavailable" : "kernel_" + error.code, message: error.message)
         kernelLog = error.log
     }
 }

@@ -58,7 +58,9 @@ public enum RunComparison {
     ) throws(SessionError) -> Outcome {
         var runners: [Runner] = []
         for backend in backends {
-            runners.append(try Runner(backend: backend, object: object, program: program, configuration: configuration, state: state))
+            runners.append(
+                try Runner(
+                    backend: backend, object: object, program: program, configuration: configuration, state: state))
         }
         var outcome = Outcome(results: [], divergence: nil)
         for (number, input) in inputs.enumerated() {
@@ -90,7 +92,9 @@ public enum RunComparison {
         let faultA = runA.execution.fault
         let faultB = runB.execution.fault
         if (faultA == nil) != (faultB == nil) || (faultA != nil && faultA?.code != faultB?.code) {
-            return divergence("fault", faultA.map { "faulted: \($0)" } ?? summary(runA), faultB.map { "faulted: \($0)" } ?? summary(runB))
+            return divergence(
+                "fault", faultA.map { "faulted: \($0)" } ?? summary(runA),
+                faultB.map { "faulted: \($0)" } ?? summary(runB))
         }
         if faultA == nil {
             let kernelSide = a.backend == .kernel || b.backend == .kernel
@@ -129,8 +133,12 @@ public enum RunComparison {
 
     /// Compares two dumps of one map as sets of elements (iteration orders differ).
     /// Per-CPU values are compared CPU by CPU; a CPU only one side has must be all zeros.
-    static func compare(map name: String, _ a: MapDump?, _ b: MapDump?) -> (field: String, first: String, second: String)? {
-        guard let a, let b else { return ("map \(name)", a == nil ? "has no such map" : "has it", b == nil ? "has no such map" : "has it") }
+    static func compare(map name: String, _ a: MapDump?, _ b: MapDump?) -> (
+        field: String, first: String, second: String
+    )? {
+        guard let a, let b else {
+            return ("map \(name)", a == nil ? "has no such map" : "has it", b == nil ? "has no such map" : "has it")
+        }
         var left: [String: MapDump.Value] = [:]
         var right: [String: MapDump.Value] = [:]
         for entry in a.entries { left[entry.key] = entry.value }
@@ -175,7 +183,8 @@ public enum RunComparison {
     static func describe(_ value: MapDump.Value) -> String {
         switch value {
         case .single(let hex): hex
-        case .perCPU(let values): "[" + values.enumerated().map { "cpu\($0.offset) \($0.element)" }.joined(separator: ", ") + "]"
+        case .perCPU(let values):
+            "[" + values.enumerated().map { "cpu\($0.offset) \($0.element)" }.joined(separator: ", ") + "]"
         }
     }
 

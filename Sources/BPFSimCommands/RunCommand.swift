@@ -366,7 +366,8 @@ struct RunReport: Encodable {
             if let divergence {
                 printError(
                     "engines differ: \(divergence.field): \(divergence.engines[0]) \(divergence.values[0]), "
-                        + "\(divergence.engines[1]) \(divergence.values[1])" + (divergence.note.map { " (\($0))" } ?? ""))
+                        + "\(divergence.engines[1]) \(divergence.values[1])"
+                        + (divergence.note.map { " (\($0))" } ?? ""))
             } else {
                 print("\(compared.joined(separator: ", ")): no difference")
             }

@@ -123,7 +123,8 @@ struct VerifyReport: Encodable {
             name = verdict.program
             section = verdict.section
             type = verdict.type
-            self.verdict = verdict.accepted ? "accept" : (verdict.note != nil && verdict.log.isEmpty ? "error" : "reject")
+            self.verdict =
+                verdict.accepted ? "accept" : (verdict.note != nil && verdict.log.isEmpty ? "error" : "reject")
             message = verdict.firstError ?? verdict.note
             errno = verdict.errno.map(errnoName)
             processed = verdict.processedInstructions

@@ -13,7 +13,8 @@ struct AvailabilityTests {
         let refusal = try #require(Kernel.unavailability(environment: Self.forced))
         #expect(refusal.code == "unavailable")
         #expect(refusal.message.hasPrefix("the kernel's bpf() is not available here: "))
-        #expect(Kernel.unavailability(environment: ["BPFSIM_NO_KERNEL": "0"]) == Kernel.unavailability(environment: [:]))
+        #expect(
+            Kernel.unavailability(environment: ["BPFSIM_NO_KERNEL": "0"]) == Kernel.unavailability(environment: [:]))
     }
 
     /// The errnos a refused bpf() gives, each as one sentence that says what to do.
@@ -22,7 +23,8 @@ struct AvailabilityTests {
             KernelError.unavailable(errno: EPERM).message
                 == "the kernel's bpf() is not available here: operation not permitted (run as root or with CAP_BPF to compare with the kernel)"
         )
-        #expect(KernelError.unavailable(errno: EACCES).message.contains("permission denied (run as root or with CAP_BPF"))
+        #expect(
+            KernelError.unavailable(errno: EACCES).message.contains("permission denied (run as root or with CAP_BPF"))
         #expect(KernelError.unavailable(errno: ENOSYS).message.contains("the bpf system call does not exist"))
         for errno in [EPERM, EACCES, ENOSYS, EINVAL] {
             #expect(!KernelError.unavailable(errno: errno).message.contains("\n"))
@@ -78,7 +80,9 @@ struct AvailabilityTests {
         process.arguments = [
             "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", binary, "verify", objectCopy,
         ]
-        process.environment = ["PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": ProcessInfo.processInfo.environment["LD_LIBRARY_PATH"] ?? ""]
+        process.environment = [
+            "PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": ProcessInfo.processInfo.environment["LD_LIBRARY_PATH"] ?? "",
+        ]
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = Pipe()

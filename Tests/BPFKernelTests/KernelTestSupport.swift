@@ -10,7 +10,8 @@ import Testing
 enum KernelTests {
     /// Skips a test with the one sentence that says why bpf() is refused here.
     static var available: ConditionTrait {
-        .enabled(if: Kernel.isAvailable, Comment(rawValue: Kernel.unavailability()?.message ?? "the kernel is available"))
+        .enabled(
+            if: Kernel.isAvailable, Comment(rawValue: Kernel.unavailability()?.message ?? "the kernel is available"))
     }
 
     /// bpfsim with as many CPUs as the kernel has, on CPU 0 like the pinned test runs.
@@ -76,7 +77,8 @@ enum PcapFile {
         }
         func u32(_ offset: Int) -> Int {
             let b = bytes[offset..<offset + 4].map(Int.init)
-            return littleEndian ? b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24 : b[3] | b[2] << 8 | b[1] << 16 | b[0] << 24
+            return littleEndian
+                ? b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24 : b[3] | b[2] << 8 | b[1] << 16 | b[0] << 24
         }
         var packets: [[UInt8]] = []
         var offset = 24

@@ -44,7 +44,8 @@ struct KnownDifferenceTests {
     /// The kernel refuses a packet shorter than an Ethernet header; bpfsim runs it.
     @Test(KernelTests.available) func shortPacketsAreRefusedByTheKernel() throws {
         let object = try KernelTests.ownObject()
-        let session = try KernelSession(object: object, program: "packet_length", configuration: KernelTests.configuration)
+        let session = try KernelSession(
+            object: object, program: "packet_length", configuration: KernelTests.configuration)
         do {
             _ = try session.run(try session.programIndex(named: "packet_length"), input: .packet([1, 2, 3]))
             Issue.record("the kernel ran a 3-byte packet")
@@ -57,7 +58,8 @@ struct KnownDifferenceTests {
     /// A packet needing more than 17 fragments (past 3520 + 17 pages) fails with -ENOMEM.
     @Test(KernelTests.available) func oversizedPacketsAreRefusedByTheKernel() throws {
         let object = try KernelTests.ownObject()
-        let session = try KernelSession(object: object, program: "packet_length", configuration: KernelTests.configuration)
+        let session = try KernelSession(
+            object: object, program: "packet_length", configuration: KernelTests.configuration)
         do {
             _ = try session.run(0, input: .packet([UInt8](repeating: 0, count: 3520 + 17 * 4096 + 1)))
             Issue.record("the kernel ran an 18-fragment packet")

@@ -18,7 +18,9 @@ struct KernelCommandTests {
             let verify = bpfsim(["verify", object])
             #expect(verify.status == 1)
             #expect(verify.err == "error: \(Self.sentence) (unset it to compare with the kernel)\n")
-            let run = bpfsim(["run", object, "--program", "xdp_drop_short", "--data-hex", Self.packet, "--engine", "kernel"])
+            let run = bpfsim([
+                "run", object, "--program", "xdp_drop_short", "--data-hex", Self.packet, "--engine", "kernel",
+            ])
             #expect(run.status == 1)
             #expect(run.err.contains(Self.sentence))
             let json = bpfsim([
@@ -38,7 +40,9 @@ struct KernelCommandTests {
         let unknown = bpfsim(["run", object, "--program", "xdp_pass_all", "--data-hex", Self.packet, "--engine", "vm"])
         #expect(unknown.status != 0)
         #expect(unknown.err.contains("unknown engine 'vm' (engines: interp, kernel, or all)"))
-        let single = bpfsim(["run", object, "--program", "xdp_pass_all", "--data-hex", Self.packet, "--compare", "interp"])
+        let single = bpfsim([
+            "run", object, "--program", "xdp_pass_all", "--data-hex", Self.packet, "--compare", "interp",
+        ])
         #expect(single.err.contains("--compare needs at least two engines"))
         let both = bpfsim(["run", object, "--engine", "kernel", "--compare", "interp,kernel"])
         #expect(both.err.contains("give --engine or --compare, not both"))
@@ -50,7 +54,9 @@ struct KernelCommandTests {
 
     @Test(available) func runOnTheKernel() throws {
         let object = try BPFCorpus.object("multi_prog")
-        let result = bpfsim(["run", object, "--program", "xdp_drop_short", "--data-hex", Self.packet, "--engine", "kernel", "--json"])
+        let result = bpfsim([
+            "run", object, "--program", "xdp_drop_short", "--data-hex", Self.packet, "--engine", "kernel", "--json",
+        ])
         #expect(result.status == 0, "\(result.err)")
         #expect(result.out.contains("\"engine\":\"kernel\""))
         #expect(result.out.contains("\"retval\":1"))
@@ -74,7 +80,8 @@ struct KernelCommandTests {
         let differ = bpfsim(["run", random, "--data-hex", Self.packet, "--compare", "interp,kernel", "--json"])
         #expect(differ.status == 1)
         #expect(differ.out.contains("\"compared\":[\"interp\",\"kernel\"]"))
-        #expect(differ.out.contains("\"divergence\":{\"engines\":[\"interp\",\"kernel\"],\"field\":\"retval\",\"input\":0"))
+        #expect(
+            differ.out.contains("\"divergence\":{\"engines\":[\"interp\",\"kernel\"],\"field\":\"retval\",\"input\":0"))
         let text = bpfsim(["run", random, "--data-hex", Self.packet, "--compare", "interp,kernel"])
         #expect(text.err.hasPrefix("engines differ: retval: interp 0x"))
         #expect(text.err.contains("(low 32 bits: the kernel's test-run retval is 32 bits)"))

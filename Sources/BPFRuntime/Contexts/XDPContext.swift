@@ -157,7 +157,11 @@ public final class XDPContext: ContextAccessor {
                 let shrink = min(offset, last)
                 fragments.removeLast(shrink)
                 offset -= shrink
-                if shrink == last { fragmentSizes.removeLast() } else { fragmentSizes[fragmentSizes.count - 1] -= shrink }
+                if shrink == last {
+                    fragmentSizes.removeLast()
+                } else {
+                    fragmentSizes[fragmentSizes.count - 1] -= shrink
+                }
             }
             if offset > 0 {
                 dataEnd -= offset
