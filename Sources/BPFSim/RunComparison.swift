@@ -210,6 +210,11 @@ public enum RunComparison {
                 configuration.engine = engine
                 let session = try Session(object: object, configuration: configuration)
                 index = try session.programIndex(named: program)
+                let type = session.definitions[index].type
+                guard type == .xdp || type == .unspec else {
+                    throw .unsupported(
+                        "'\(program)' is a \(type.kernelName) program; bpfsim runs XDP programs and plain functions so far")
+                }
                 try Self.apply(state, to: session.machine)
                 self.session = session
             case .kernel:
