@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "X86Disassembly", dependencies: ["CCapstone"]),
 
         // The facade users import: load a program, pick an engine, run, compare.
-        .target(name: "BPFSim", dependencies: ["BPFCore", "BPFRuntime", "BPFInterpreter", "BPFJIT", "BPFLoader"]),
+        .target(name: "BPFSim", dependencies: ["BPFCore", "BPFRuntime", "BPFInterpreter", "BPFJIT", "BPFLoader", "BPFKernel"]),
 
         // libelf, reached only through BPFLoader; no Elf* leaves that target.
         .systemLibrary(name: "CLibELF", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
@@ -49,6 +49,14 @@ let package = Package(
         // Random well-formed programs run on both engines (tests and `bpfsim fuzz-jit`).
         .target(name: "BPFFuzz", dependencies: ["BPFSim"]),
 
+        // libbpf, reached only through BPFKernel; no libbpf type leaves that target.
+        .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+
+        // The running kernel as one more engine: loads an object with libbpf, runs it with
+        // BPF_PROG_TEST_RUN, reads every map back; says "unavailable" in one sentence
+        // where bpf(2) is refused. Nothing else needs it to work.
+        .target(name: "BPFKernel", dependencies: ["BPFCore", "BPFRuntime", "BPFLoader", "CLibBPF"]),
+
         // The subcommands, as a library so tests can call them.
         .target(
             name: "BPFSimCommands",
@@ -57,6 +65,7 @@ let package = Package(
                 "BPFLoader",
                 "BPFFuzz",
                 "X86Disassembly",
+                "BPFKernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -67,7 +76,10 @@ let package = Package(
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
         .testTarget(name: "BPFInterpreterTests", dependencies: ["BPFSim", "BPFTestSupport"]),
         .testTarget(name: "BPFJITTests", dependencies: ["BPFJIT", "BPFSim", "BPFFuzz", "X86Disassembly", "BPFTestSupport"]),
-        .testTarget(name: "BPFSimCommandsTests", dependencies: ["BPFSimCommands", "BPFTestSupport"]),
+        .testTarget(name: "BPFSimCommandsTests", dependencies: ["BPFSimCommands", "BPFKernel", "BPFTestSupport"]),
+        .testTarget(
+            name: "BPFKernelTests", dependencies: ["BPFSim", "BPFKernel", "BPFTestSupport"],
+            exclude: ["Programs"]),
         .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader", "BPFCore", "BPFRuntime", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

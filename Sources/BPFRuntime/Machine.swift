@@ -302,6 +302,13 @@ public struct EventRecord: Sendable, Hashable, Codable {
     /// The perf buffer's CPU index; nil for ring buffers.
     public var cpu: Int?
     public var data: [UInt8]
+
+    public init(map: String, kind: Kind, cpu: Int?, data: [UInt8]) {
+        self.map = map
+        self.kind = kind
+        self.cpu = cpu
+        self.data = data
+    }
 }
 
 /// How a run ended.

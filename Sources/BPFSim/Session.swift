@@ -29,6 +29,8 @@ public struct SessionError: Error, CustomStringConvertible, Sendable {
     public let message: String
     /// The validation error behind this one, when a program did not validate.
     public var programError: ProgramError?
+    /// The verifier's log or libbpf's messages, when the kernel refused (`KernelSession`).
+    public var kernelLog: String?
     public var description: String { message }
 
     init(code: String, message: String, programError: ProgramError? = nil) {

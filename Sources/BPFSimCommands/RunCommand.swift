@@ -14,7 +14,10 @@ struct Run: ParsableCommand {
             the conformance suite does: r1 = the memory, r2 = its length; with --data an assembly \
             program runs as XDP. Maps given with --map are available to `lddw map_idx N` (N counts \
             --map options from 0). A fault or a program that does not load exits with status 1. \
-            --json output is described in docs/json.md.
+            --engine kernel runs an object's program in the running kernel (libbpf and \
+            BPF_PROG_TEST_RUN; needs root or CAP_BPF), --compare interp,kernel (or --engine all) \
+            runs it on each and reports the first difference, exiting with status 1 when there \
+            is one (docs/kernel.md). --json output is described in docs/json.md.
             """
     )
 
@@ -61,13 +64,24 @@ struct Run: ParsableCommand {
     @Flag(help: "Refuse at load what the kernel refuses (out-of-range shifts, division by an immediate 0, callx).")
     var kernelStrict = false
 
-    @Option(help: "The engine: interp, jit, or both (run on each and report the first difference, maps included).")
-    var engine: EngineChoice = .interp
+    @Option(help: ArgumentHelp(EngineSelection.help, valueName: "engine"))
+    var engine: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Run on each of these engines and report the first difference (comma-separated, e.g. interp,kernel). With --state, the maps are read from DIR but not written back.",
+            valueName: "engines"))
+    var compare: String?
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
     mutating func validate() throws {
+        do {
+            _ = try EngineSelection.parse(engine: engine, compare: compare)
+        } catch {
+            throw ValidationError(error.description)
+        }
         if [mem, memHex, data, dataHex].compactMap({ $0 }).count > 1 {
             throw ValidationError("give one of --mem, --mem-hex, --data, --data-hex")
         }
@@ -90,14 +104,24 @@ struct Run: ParsableCommand {
 
     func makeReport() -> RunReport {
         var report = RunReport()
+        let selection: EngineSelection
+        do {
+            selection = try EngineSelection.parse(engine: engine, compare: compare)
+        } catch {
+            report.error = .init(kind: "load", code: "input", message: error.description)
+            return report
+        }
+        var firstEngine = Engine.interpreter
+        if case .engine(let engine) = selection.backends[0] { firstEngine = engine }
         let configuration = RunConfiguration(
-            engine: engine.engines[0], limits: ExecutionLimits(instructionBudget: budget), world: World(cpuCount: cpus),
+            engine: firstEngine, limits: ExecutionLimits(instructionBudget: budget), world: World(cpuCount: cpus),
             validation: ValidationOptions(strictness: kernelStrict ? .kernel : .conformance))
-        // Builds the session for one engine; `both` builds a second one with its own machine.
-        var makeSession: (Engine) throws -> Session = { _ in preconditionFailure("set below") }
         let session: Session
         let index: Int
         let input: ProgramInput
+        var object: BPFObject?
+        var definitions: [ProgramDefinition] = []
+        var specs: [MapSpec] = []
         do {
             let explicit: ProgramInput? =
                 if let mem { .memory(Array(try readFile(mem))) } else if let memHex {
@@ -106,16 +130,12 @@ struct Run: ParsableCommand {
                     .packet(Array(try readFile(data)))
                 } else if let dataHex { .packet(try parseHex(dataHex)) } else { nil }
             if BPFObject.isELF(try readFile(program)) {
-                let object = try BPFObject(path: program)
+                let loaded = try BPFObject(path: program)
+                object = loaded
                 guard maps.isEmpty else {
                     throw CommandFailure("--map is for assembly programs; an object brings its own maps")
                 }
-                makeSession = { engine in
-                    var configuration = configuration
-                    configuration.engine = engine
-                    return try Session(object: object, configuration: configuration)
-                }
-                session = try makeSession(configuration.engine)
+                session = try Session(object: loaded, configuration: configuration)
                 index = try Self.choose(programName, in: session)
                 let type = session.definitions[index].type
                 switch type {
@@ -139,18 +159,18 @@ struct Run: ParsableCommand {
                     )
                 }
             } else {
+                if selection.backends.contains(.kernel) {
+                    throw CommandFailure(
+                        "the kernel engine runs BPF object files (clang -target bpf -c); \(program) is not one")
+                }
                 let file = try ProgramFile(path: program)
                 input = explicit ?? .memory(file.memory)
                 let definition = ProgramDefinition(
                     name: URL(fileURLWithPath: program).lastPathComponent, type: input.isPacket ? .xdp : .unspec,
                     instructions: file.instructions)
-                let specs = maps.compactMap(MapSpec.init(commandLine:))
-                makeSession = { engine in
-                    var configuration = configuration
-                    configuration.engine = engine
-                    return try Session(programs: [definition], maps: specs, configuration: configuration)
-                }
-                session = try makeSession(configuration.engine)
+                definitions = [definition]
+                specs = maps.compactMap(MapSpec.init(commandLine:))
+                session = try Session(programs: definitions, maps: specs, configuration: configuration)
                 index = 0
             }
         } catch let error as ProgramError {
@@ -170,30 +190,29 @@ struct Run: ParsableCommand {
             report.error = .init(kind: "load", code: "input", message: "\(error)")
             return report
         }
-        var second: Session?
-        if engine == .both { second = try? makeSession(.jit) }
+        // The kernel, and comparisons, go through RunComparison; one bpfsim engine runs here.
+        if selection.comparing || selection.backends.contains(.kernel) {
+            let source: RunComparison.Source =
+                object.map { .object($0, program: session.definitions[index].name) }
+                ?? .programs(definitions, maps: specs, index: index)
+            return otherEngineReport(source: source, input: input, selection: selection, configuration: configuration)
+        }
         if let state {
             do {
-                for session in [session] + (second.map { [$0] } ?? []) {
-                    try MapState.load(session.machine, from: URL(fileURLWithPath: state))
-                }
+                try MapState.load(session.machine, from: URL(fileURLWithPath: state))
             } catch {
                 report.error = .init(kind: "load", code: "state", message: error.description)
                 return report
             }
         }
         var result = session.run(index, input: input)
-        report.fallback = result.fallback
-        if let second {
-            let other = second.run(index, input: input)
-            report.divergence = EngineComparison.compare(result, in: session, other, in: second)?.description
-        }
         if `repeat` > 1 {
             let start = DispatchTime.now().uptimeNanoseconds
             for _ in 1..<`repeat` { result = session.run(index, input: input) }
             let elapsed = DispatchTime.now().uptimeNanoseconds - start
             report.nanosecondsPerRun = Double(elapsed) / Double(`repeat` - 1)
         }
+        if let fallback = result.fallback { report.notes = [fallback] }
         if let state {
             do {
                 try MapState.save(session.machine, to: URL(fileURLWithPath: state))
@@ -222,6 +241,55 @@ struct Run: ParsableCommand {
 }
 
 extension Run {
+    /// A run on the kernel alone, or a comparison of several backends (whose report is the
+    /// first backend's results, with the divergence when there is one).
+    func otherEngineReport(
+        source: RunComparison.Source, input: ProgramInput, selection: EngineSelection, configuration: RunConfiguration
+    ) -> RunReport {
+        var report = RunReport()
+        let stateLoader: ((Machine) throws -> Void)? = state.map { directory in
+            { machine in try MapState.load(machine, from: URL(fileURLWithPath: directory)) }
+        }
+        let outcome: RunComparison.Outcome
+        do {
+            outcome = try RunComparison.run(
+                source, inputs: [input], backends: selection.backends, configuration: configuration,
+                state: stateLoader)
+        } catch {
+            report.error = .init(kind: "load", code: error.code, message: "\(self.program): \(error.message)")
+            return report
+        }
+        let first = outcome.results[0][0]
+        report.engine = first.backend.name
+        if selection.comparing {
+            report.compared = selection.backends.map(\.name)
+            report.divergence = outcome.divergence.map(RunReport.DivergenceReport.init)
+        } else if state != nil {
+            report.notes = ["the kernel's maps are not written back to --state"]
+        }
+        guard let result = first.run else {
+            report.error = .init(kind: "run", code: "kernel_run", message: first.error ?? "the run failed")
+            return report
+        }
+        report.insns = result.execution.instructionCount
+        if input.isPacket {
+            report.dataOut = result.dataOut.map(Hex.string)
+        } else if case .memory(let bytes) = input, bytes != nil {
+            report.memory = result.dataOut.map(Hex.string)
+        }
+        if !result.printk.isEmpty { report.printk = result.printk }
+        if !first.maps.isEmpty { report.maps = first.maps }
+        if !result.events.isEmpty { report.events = result.events.map(RunReport.Event.init) }
+        report.redirect = result.redirect
+        if let fault = result.execution.fault {
+            report.error = .init(
+                kind: "fault", code: fault.code, message: fault.message, pc: fault.pc, instruction: fault.instruction)
+        } else {
+            report.retval = result.execution.returnValue
+        }
+        return report
+    }
+
     /// The program to run: the one named, or the only one.
     static func choose(_ name: String?, in session: Session) throws -> Int {
         if let name { return try session.programIndex(named: name) }
@@ -257,17 +325,37 @@ struct RunReport: Encodable {
     var maps: [String: MapDump]?
     var events: [Event]?
     var redirect: RedirectTarget?
-    /// Why the JIT did not run and the interpreter did, when `--engine jit` fell back.
-    var fallback: String?
-    /// With `--engine both`: the first difference between the engines (results, then maps).
-    var divergence: String?
+    var error: ErrorReport?
     /// With `--repeat N`: mean wall-clock time of runs 2...N.
     var nanosecondsPerRun: Double?
-    var error: ErrorReport?
+    /// The backend whose results these are, when it is not the interpreter.
+    var engine: String?
+    /// With --compare or --engine all: the backends compared, in order.
+    var compared: [String]?
+    /// The first difference between them; absent when they agree.
+    var divergence: DivergenceReport?
+    /// What the report leaves out, and why.
+    var notes: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case version, retval, insns, memory, dataOut = "data_out", printk, maps, events, redirect, error
-        case nanosecondsPerRun = "ns_per_run", fallback, divergence
+        case version, retval, insns, memory, dataOut = "data_out", printk, maps, events, redirect, error, engine
+        case compared, divergence, notes, nanosecondsPerRun = "ns_per_run"
+    }
+
+    struct DivergenceReport: Encodable {
+        var input: Int
+        var field: String
+        var engines: [String]
+        var values: [String]
+        var note: String?
+
+        init(_ divergence: RunComparison.Divergence) {
+            input = divergence.input
+            field = divergence.field
+            engines = [divergence.first.name, divergence.second.name]
+            values = [divergence.firstValue, divergence.secondValue]
+            note = divergence.note
+        }
     }
 
     struct Event: Encodable {
@@ -298,8 +386,18 @@ struct RunReport: Encodable {
     }
 
     func printText() {
-        if let fallback { printError("note: \(fallback)") }
-        if let divergence { printError("engines differ: \(divergence)") }
+        for note in notes ?? [] { printError("note: \(note)") }
+        if let compared, error == nil {
+            if let divergence {
+                printError(
+                    "engines differ: \(divergence.field): \(divergence.engines[0]) \(divergence.values[0]), "
+                        + "\(divergence.engines[1]) \(divergence.values[1])"
+                        + (divergence.note.map { " (\($0))" } ?? ""))
+            } else {
+                print("\(compared.joined(separator: ", ")): no difference")
+            }
+        }
+        if let engine, compared != nil { print("results of \(engine):") }
         for line in printk ?? [] { print("printk: \(line)") }
         if let error {
             var text = "error: "

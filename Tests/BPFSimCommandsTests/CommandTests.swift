@@ -183,7 +183,9 @@ struct JITCommandTests {
         let program = try temporaryFile("p.s", "mov %r0, %r2\nstb [%r1], 9\nexit\n")
         let result = bpfsim(["run", program, "--mem-hex", "0001", "--engine", "both"])
         #expect(result.status == 0)
-        #expect(result.out == "r0 = 0x0000000000000002 (2)\n3 instructions\n")
+        #expect(
+            result.out
+                == "interp, jit: no difference\nresults of interp:\nr0 = 0x0000000000000002 (2)\n3 instructions\n")
         let jit = bpfsim(["run", program, "--mem-hex", "0001", "--engine", "jit", "--json"])
         #expect(jit.out == #"{"insns":3,"memory":"0901","retval":2,"version":1}"# + "\n")
         let test = try temporaryFile("t.data", "-- asm\nmov %r0, 1\nexit\n-- result\n0x1\n")

@@ -22,6 +22,32 @@ public enum BPFCorpus {
         try compile(source: directory.appendingPathComponent(name + ".c").path, defines: [], debugInfo: true)
     }
 
+    /// The object file for any BPF C file (tests keep their own programs beside them),
+    /// built like the corpus: `-O2 -g -target bpf`.
+    public static func object(source: URL) throws -> String {
+        try compile(source: source.path, defines: [], debugInfo: true)
+    }
+
+    /// An input file `../shared/bench/progs/gen_inputs.c` writes (`buf1500.bin`,
+    /// `pkt_vlan_v4_tcp.bin`, `pkt_v4_tcp.bin`); the generator is built and run once.
+    public static func benchInput(_ name: String) throws -> [UInt8] {
+        guard let benchDirectory else { throw CompileError(description: "../shared/bench is absent") }
+        lock.lock()
+        defer { lock.unlock() }
+        let directory = outputDirectory.appendingPathComponent("bench-inputs")
+        let file = directory.appendingPathComponent(name)
+        if !FileManager.default.fileExists(atPath: file.path) {
+            try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let generator = outputDirectory.appendingPathComponent("gen_inputs").path
+            let (built, errors) = try run(
+                "clang", ["-O2", "-o", generator, benchDirectory.appendingPathComponent("gen_inputs.c").path])
+            guard built == 0 else { throw CompileError(description: "clang failed on gen_inputs.c:\n\(errors)") }
+            let (status, output) = try run(generator, [directory.path])
+            guard status == 0 else { throw CompileError(description: "gen_inputs failed:\n\(output)") }
+        }
+        return Array(try Data(contentsOf: file))
+    }
+
     /// `../shared/bench/progs`, when present.
     public static let benchDirectory: URL? = {
         guard let url = TestInputs.shared?.appendingPathComponent("bench/progs"),

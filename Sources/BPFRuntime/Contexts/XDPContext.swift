@@ -2,8 +2,11 @@
 /// buffer laid out as the kernel's `BPF_PROG_TEST_RUN` lays it out (net/bpf/test_run.c):
 /// a 4096-byte frame with 256 bytes of headroom (`XDP_PACKET_HEADROOM`), of which the
 /// first 40 hold the kernel's `struct xdp_frame`, the packet, and 320 bytes of tailroom
-/// for `struct skb_shared_info`. So a packet may be at most 3520 bytes; bpfsim gives a
-/// larger packet a larger frame instead of refusing it.
+/// for `struct skb_shared_info`. So at most 3520 bytes are linear; as in the kernel, the
+/// rest of a longer packet goes into page-sized fragments the program cannot address
+/// (`data_end` stops at the linear part), which `bpf_xdp_adjust_tail` grows and shrinks
+/// and which `BPF_PROG_TEST_RUN` appends to `data_out`. (The kernel refuses a packet
+/// that needs more than 17 fragments with -ENOMEM; bpfsim runs it.)
 ///
 /// The packet region (region 3) covers `[data_meta, data_end)` and is remapped whenever
 /// a helper moves those bounds; the bytes outside are not accessible, as the verifier
@@ -18,6 +21,8 @@ public final class XDPContext: ContextAccessor {
     public static let ethernetHeaderLength = 14
     /// The most metadata `bpf_xdp_adjust_meta` allows: `skb_shared_info.meta_len` is a u8.
     public static let maxMetadata = 255
+    /// The linear part of a test-run packet: a page less headroom and tailroom (3520).
+    public static let maxLinear = pageSize - headroom - tailroom
 
     /// Field offsets of `struct xdp_md`.
     public enum Field: UInt32 {
@@ -25,7 +30,7 @@ public final class XDPContext: ContextAccessor {
     }
 
     public private(set) var buffer: UnsafeMutableRawPointer
-    public private(set) var frameSize: Int
+    public let frameSize: Int
     public private(set) var dataMeta: Int
     public private(set) var data: Int
     public private(set) var dataEnd: Int
@@ -33,6 +38,9 @@ public final class XDPContext: ContextAccessor {
     public var rxQueueIndex: UInt32
     /// Only set for programs attached to a devmap entry (egress); 0 otherwise.
     public var egressIfindex: UInt32
+    /// The packet past the linear part, and the size of each page-sized fragment of it.
+    public private(set) var fragments: [UInt8] = []
+    private var fragmentSizes: [Int] = []
 
     public init(ingressIfindex: UInt32 = 1, rxQueueIndex: UInt32 = 0) {
         frameSize = Self.pageSize
@@ -51,29 +59,31 @@ public final class XDPContext: ContextAccessor {
     /// Where the tailroom starts: `data_end` may not grow past it.
     public var hardEnd: Int { frameSize - Self.tailroom }
 
-    /// Places a packet in a fresh frame (zeroed headroom, no metadata) and maps it.
+    /// Places a packet in a fresh frame (zeroed headroom, no metadata) and maps it; bytes
+    /// past `maxLinear` become fragments, as `BPF_PROG_TEST_RUN` makes them.
     public func load(packet: [UInt8], into machine: Machine) {
-        let needed = Self.headroom + packet.count + Self.tailroom
-        if needed > frameSize {
-            buffer.deallocate()
-            frameSize = (needed + Self.pageSize - 1) / Self.pageSize * Self.pageSize
-            buffer = .allocate(byteCount: frameSize, alignment: 64)
-        }
+        let linear = min(packet.count, Self.maxLinear)
         buffer.initializeMemory(as: UInt8.self, repeating: 0, count: frameSize)
         packet.withUnsafeBytes { bytes in
-            if let base = bytes.baseAddress { (buffer + Self.headroom).copyMemory(from: base, byteCount: packet.count) }
+            if let base = bytes.baseAddress { (buffer + Self.headroom).copyMemory(from: base, byteCount: linear) }
+        }
+        fragments = Array(packet[linear...])
+        fragmentSizes = stride(from: 0, to: fragments.count, by: Self.pageSize).map {
+            min(Self.pageSize, fragments.count - $0)
         }
         dataMeta = Self.headroom
         data = Self.headroom
-        dataEnd = Self.headroom + packet.count
+        dataEnd = Self.headroom + linear
         remap(machine)
     }
 
     /// The packet as the program left it, from `data` to `data_end`.
     public var packet: [UInt8] { Array(UnsafeRawBufferPointer(start: buffer + data, count: dataEnd - data)) }
 
-    /// What `BPF_PROG_TEST_RUN` returns as `data_out`: the metadata and the packet.
-    public var output: [UInt8] { Array(UnsafeRawBufferPointer(start: buffer + dataMeta, count: dataEnd - dataMeta)) }
+    /// What `BPF_PROG_TEST_RUN` returns as `data_out`: the metadata, the packet and its fragments.
+    public var output: [UInt8] {
+        Array(UnsafeRawBufferPointer(start: buffer + dataMeta, count: dataEnd - dataMeta)) + fragments
+    }
 
     public var metadata: [UInt8] { Array(UnsafeRawBufferPointer(start: buffer + dataMeta, count: data - dataMeta)) }
 
@@ -129,8 +139,36 @@ public final class XDPContext: ContextAccessor {
         return 0
     }
 
-    /// `bpf_xdp_adjust_tail`: grows (zero-filled) or shrinks the packet's end.
+    /// `bpf_xdp_adjust_tail`: grows (zero-filled) or shrinks the packet's end. With
+    /// fragments, the end is the last fragment's (`bpf_xdp_frags_increase_tail` and
+    /// `bpf_xdp_frags_shrink_tail`): growing stays inside its page, shrinking frees
+    /// fragments from the end and then cuts the linear part.
     public func adjustTail(_ delta: Int32, machine: Machine) -> Int64 {
+        if !fragments.isEmpty {
+            if delta > 0 {
+                guard let last = fragmentSizes.last, Int(delta) <= Self.pageSize - last else { return -22 }
+                fragments += [UInt8](repeating: 0, count: Int(delta))
+                fragmentSizes[fragmentSizes.count - 1] += Int(delta)
+                return 0
+            }
+            var offset = -Int(delta)
+            guard offset <= dataEnd - data + fragments.count - Self.ethernetHeaderLength else { return -22 }
+            while offset > 0, let last = fragmentSizes.last {
+                let shrink = min(offset, last)
+                fragments.removeLast(shrink)
+                offset -= shrink
+                if shrink == last {
+                    fragmentSizes.removeLast()
+                } else {
+                    fragmentSizes[fragmentSizes.count - 1] -= shrink
+                }
+            }
+            if offset > 0 {
+                dataEnd -= offset
+                remap(machine)
+            }
+            return 0
+        }
         let newEnd = dataEnd + Int(delta)
         guard newEnd <= hardEnd, newEnd >= data + Self.ethernetHeaderLength else { return -22 }
         if delta > 0 { (buffer + dataEnd).initializeMemory(as: UInt8.self, repeating: 0, count: Int(delta)) }

@@ -1,0 +1,128 @@
+import BPFKernel
+import Foundation
+
+/// An object's programs and maps loaded into the running kernel: `Session`'s twin for
+/// the kernel. It runs a program with `BPF_PROG_TEST_RUN` and gives the same
+/// `ProgramRun` shape, and dumps maps as `MapDump`s, so the two compare field by field.
+///
+/// What the kernel does not report is absent from its runs: the instruction count,
+/// printk lines, perf events and redirect targets (docs/kernel.md).
+public final class KernelSession {
+    public let object: BPFObject
+    public let kernel: KernelObject
+    public let configuration: RunConfiguration
+
+    /// Loads `program` of `object` (and the programs of its type, for tail calls).
+    /// Throws `SessionError` with code `kernel_unavailable` where `bpf(2)` is refused.
+    public init(object: BPFObject, program: String, configuration: RunConfiguration = .init()) throws(SessionError) {
+        self.object = object
+        self.configuration = configuration
+        do {
+            kernel = try KernelObject(object: object, running: program)
+        } catch {
+            throw SessionError(kernel: error)
+        }
+    }
+
+    public var programNames: [String] { object.programs.map(\.name) }
+
+    public func programIndex(named name: String) throws(SessionError) -> Int {
+        guard let index = object.programs.firstIndex(where: { $0.name == name }) else {
+            throw .unknownProgram(name, known: programNames)
+        }
+        return index
+    }
+
+    /// Runs program `index` once on `input`, on the CPU the configuration's world names.
+    public func run(_ index: Int, input: ProgramInput) throws(SessionError) -> ProgramRun {
+        let program = object.programs[index]
+        let data: [UInt8]
+        switch input {
+        case .packet(let bytes): data = bytes
+        case .memory:
+            throw .unsupported(
+                "'\(program.name)': the kernel has no flat-memory runs; it runs typed programs on a packet (--data)")
+        }
+        let run: KernelObject.TestRun
+        do {
+            run = try kernel.testRun(program: program.name, data: data, cpu: Int(configuration.world.cpu))
+        } catch {
+            throw SessionError(kernel: error)
+        }
+        return ProgramRun(
+            execution: ExecutionResult(returnValue: UInt64(run.returnValue), instructionCount: nil, fault: nil),
+            dataOut: run.dataOut, printk: [],
+            events: run.ringBufferRecords.map {
+                EventRecord(map: $0.map, kind: .ringBuffer, cpu: nil, data: $0.data)
+            }, redirect: nil)
+    }
+
+    /// Every map, by name, as `MapDump` (per-CPU maps: one value per possible CPU).
+    public func mapDumps() throws(SessionError) -> [String: MapDump] {
+        var result: [String: MapDump] = [:]
+        for (index, spec) in object.maps.enumerated() {
+            do {
+                result[spec.name] = MapDump(
+                    entries: try kernel.entries(ofMap: index), spec: spec, cpuCount: Kernel.possibleCPUs)
+            } catch {
+                throw SessionError(kernel: error)
+            }
+        }
+        return result
+    }
+
+    /// Writes every element of `machine`'s maps into the kernel's, so both start from the
+    /// same state (after `--state`, or a test's extra entries). Maps the program may
+    /// not write (`.rodata`, frozen by libbpf) and those without elements to list are
+    /// left as libbpf made them. Per-CPU values are padded or cut to the kernel's CPUs.
+    public func copyState(from machine: Machine) throws(SessionError) {
+        let cpus = Kernel.possibleCPUs
+        for (index, spec) in object.maps.enumerated() where spec.flags & MapFlags.rdonlyProg == 0 {
+            guard let map = machine.map(named: spec.name) else { continue }
+            for entry in map.entries() {
+                var value = entry.value
+                if spec.type.isPerCPU {
+                    let stride = map.valueStride
+                    value = (0..<cpus).flatMap { cpu -> [UInt8] in
+                        let start = cpu * stride
+                        return start + stride <= entry.value.count
+                            ? Array(entry.value[start..<start + stride]) : [UInt8](repeating: 0, count: stride)
+                    }
+                }
+                do {
+                    try kernel.update(map: index, key: entry.key, value: value)
+                } catch {
+                    throw SessionError(kernel: error)
+                }
+            }
+        }
+    }
+}
+
+extension SessionError {
+    /// A kernel error in the session's terms; `kernel_unavailable` where bpf() is refused.
+    public init(kernel error: KernelError) {
+        self.init(
+            code: error.code == "unavailable" ? "kernel_unavailable" : "kernel_" + error.code, message: error.message)
+        kernelLog = error.log
+    }
+}
+
+extension MapDump {
+    /// A dump of elements read through `bpf(2)`: per-CPU values hold
+    /// `round_up(value_size, 8)` bytes for each of `cpuCount` CPUs.
+    public init(entries: [MapEntry], spec: MapSpec, cpuCount: Int) {
+        let stride = (spec.valueSize + 7) & ~7
+        self.entries = entries.map { entry in
+            if spec.type.isPerCPU {
+                let values = (0..<cpuCount).map { cpu -> String in
+                    let start = cpu * stride
+                    let end = min(start + spec.valueSize, entry.value.count)
+                    return start < end ? Hex.string(Array(entry.value[start..<end])) : ""
+                }
+                return Entry(key: Hex.string(entry.key), value: .perCPU(values))
+            }
+            return Entry(key: Hex.string(entry.key), value: .single(Hex.string(entry.value)))
+        }
+    }
+}
