@@ -37,6 +37,13 @@ let package = Package(
         // global data, relocations, subprograms, BTF line info.
         .target(name: "BPFLoader", dependencies: ["BPFCore", "BPFRuntime", "CLibELF"]),
 
+        // libpcap, reached only through BPFHarness; no pcap_t leaves that target.
+        .systemLibrary(name: "CLibPCAP", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+
+        // The test harness. For now the capture layer: pcap and pcapng in through libpcap,
+        // presented as Ethernet; pcap out; synthesized traffic. Later replay, specs and reports.
+        .target(name: "BPFHarness", dependencies: ["BPFSim", "CLibPCAP"]),
+
         // The subcommands, as a library so tests can call them.
         .target(
             name: "BPFSimCommands",
@@ -54,6 +61,10 @@ let package = Package(
         .testTarget(name: "BPFInterpreterTests", dependencies: ["BPFSim", "BPFTestSupport"]),
         .testTarget(name: "BPFSimCommandsTests", dependencies: ["BPFSimCommands", "BPFTestSupport"]),
         .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader", "BPFCore", "BPFRuntime", "BPFTestSupport"]),
+        // Reads a capture with CaptureReader in its own process and reports its peak memory,
+        // for BPFHarnessTests' flat-memory test (a test process runs other tests beside it).
+        .executableTarget(name: "CaptureMemoryProbe", dependencies: ["BPFHarness"], path: "Tests/CaptureMemoryProbe"),
+        .testTarget(name: "BPFHarnessTests", dependencies: ["BPFHarness", "BPFTestSupport", "CaptureMemoryProbe"]),
     ],
     swiftLanguageModes: [.v6]
 )
