@@ -190,9 +190,40 @@ struct HandmadePcap {
     }
 }
 
-/// A tool's output, when the tool is installed; nil otherwise.
+/// A tool's exit status, output and errors when the tool is on PATH; nil otherwise.
 func runTool(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String, errors: String)? {
-    guard BPFCorpus.hasTool(tool) else { return nil }
-    let (status, output, errors) = try BPFCorpus.runCapturing(tool, arguments)
-    return (status, output, errors)
+    let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+    guard let directory = directories.first(where: { FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)") })
+    else { return nil }
+    return try runProcess("\(directory)/\(tool)", arguments)
+}
+
+/// Runs a program to completion. Its output goes to files rather than pipes: reading a pipe
+/// through FileHandle traps on EINTR in swift-corelibs-foundation, which other tests'
+/// child processes make likely.
+func runProcess(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+    let directory = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let outputURL = directory.appendingPathComponent("stdout")
+    let errorsURL = directory.appendingPathComponent("stderr")
+    _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errorsURL.path, contents: nil)
+    let output = try FileHandle(forWritingTo: outputURL)
+    let errors = try FileHandle(forWritingTo: errorsURL)
+    defer {
+        try? output.close()
+        try? errors.close()
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    process.waitUntilExit()
+    return (
+        process.terminationStatus, String(decoding: try Data(contentsOf: outputURL), as: UTF8.self),
+        String(decoding: try Data(contentsOf: errorsURL), as: UTF8.self)
+    )
 }

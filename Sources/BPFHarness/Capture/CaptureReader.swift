@@ -95,7 +95,8 @@ public final class CaptureReader {
         case .packet(let data, let recordOriginal, let seconds, let subsecond):
             let index = recordsRead
             recordsRead += 1
-            let (timestamp, adjustment) = Self.timestamp(seconds: seconds, subsecond: subsecond)
+            let (fileSeconds, fileSubsecond) = Self.unsignedFields(seconds: seconds, subsecond: subsecond, format: format)
+            let (timestamp, adjustment) = Self.timestamp(seconds: fileSeconds, subsecond: fileSubsecond)
             if adjustment != nil { adjustedTimestamps += 1 }
             buffer.removeAll(keepingCapacity: true)
             let presentedOriginal: Int
@@ -138,6 +139,20 @@ public final class CaptureReader {
         case 0x0A0D_0D0A: return .pcapng
         default: return nil
         }
+    }
+
+    /// A classic pcap record's seconds and sub-second fields are 32-bit unsigned numbers
+    /// (pcap-savefile(5)), but libpcap 1.10 reads them into signed 32-bit integers when the
+    /// file is in this host's byte order (and unsigned when it swaps them), so a time from
+    /// 2038-01-19 on, or a sub-second field of 2^31 or more, arrives negative. This undoes
+    /// that; a microsecond field arrives already multiplied by 1,000. pcapng times are
+    /// 64-bit and pass unchanged.
+    static func unsignedFields(seconds: Int64, subsecond: Int64, format: CaptureFormat) -> (Int64, Int64) {
+        guard format != .pcapng else { return (seconds, subsecond) }
+        let unsignedSeconds = Int64(UInt32(truncatingIfNeeded: seconds))
+        guard subsecond < 0 else { return (unsignedSeconds, subsecond) }
+        let perUnit: Int64 = format == .pcap ? 1_000 : 1
+        return (unsignedSeconds, Int64(UInt32(truncatingIfNeeded: subsecond / perUnit)) * perUnit)
     }
 
     /// One 64-bit nanosecond count from libpcap's `ts.tv_sec` and `ts.tv_usec` (nanoseconds
