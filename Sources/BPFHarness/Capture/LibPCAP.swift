@@ -116,12 +116,14 @@ final class PCAPDumpHandle {
         let precision = nanosecond ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO
         guard let pcap = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, Int32(snapshotLength), UInt32(precision))
         else { throw PCAPFailure(message: "pcap_open_dead failed") }
-        self.pcap = pcap
+        // Both handles are made before either is stored: once every stored property is set,
+        // a throwing init runs deinit, which would close `pcap` a second time.
         guard let dumper = pcap_dump_open(pcap, path) else {
             let message = String(cString: pcap_geterr(pcap))
             pcap_close(pcap)
             throw PCAPFailure(message: message)
         }
+        self.pcap = pcap
         self.dumper = dumper
     }
 
