@@ -4,12 +4,14 @@
 /// Packets are IPv4 and IPv6, TCP and UDP, over many flows whose popularity is skewed (half
 /// of the packets belong to a tenth of the flows). A TCP flow opens with a handshake
 /// (SYN with MSS, SACK-permitted, timestamps and window scale; SYN-ACK; ACK), carries data
-/// mostly from server to client in full 1,448-byte segments and shorter pushes, with
+/// mostly from server to client in full segments (1,448 bytes over IPv4, 1,428 over IPv6,
+/// so no frame passes 1,514 bytes) and shorter pushes, with
 /// timestamp options and sequence and acknowledgement numbers that add up, and closes with a
 /// FIN after a few dozen to a few thousand packets, when a new connection from a new port
-/// takes its place. UDP flows are DNS-like (port 53: short queries, longer answers) or
+/// takes its place. UDP flows are DNS (port 53: well-formed queries and answers) or
 /// QUIC-like (port 443: 1,200 to 1,350-byte datagrams). IPv4 header, TCP and UDP checksums
-/// are correct. Payloads are pseudo-random bytes, as encrypted traffic looks.
+/// are correct. TCP and QUIC-like payloads are pseudo-random bytes, as encrypted traffic
+/// looks: slices of a 64 KiB pool drawn from the same stream.
 ///
 /// The same configuration gives the same packets and timestamps, byte for byte, on every
 /// machine: the only source of variation is a SplitMix64 stream seeded by `seed`.
@@ -56,11 +58,29 @@ public struct CaptureSynthesizer: Sendable {
     private var random: SplitMix64
     private var flows: [Flow] = []
     private var clock: UInt64
+    /// Where a DNS message is built before its length is known.
+    private var scratch: [UInt8] = []
+    /// 64 KiB of pseudo-random bytes that payloads are cut from, and the prefix sums of its
+    /// 16-bit big-endian words (`poolSums[k]` sums words 0..<k). Copying a slice and taking
+    /// its sum from two prefix sums keeps a debug build fast: a byte-by-byte payload and
+    /// checksum made large captures take minutes.
+    private let pool: [UInt8]
+    private let poolSums: [UInt64]
 
     public init(_ configuration: Configuration = .init()) {
         self.configuration = configuration
         random = SplitMix64(seed: configuration.seed)
         clock = configuration.startTime
+        var pool: [UInt8] = []
+        pool.reserveCapacity(65_536)
+        Self.appendRandom(65_536, random: &random, into: &pool)
+        var sums: [UInt64] = [0]
+        sums.reserveCapacity(32_769)
+        for index in stride(from: 0, to: pool.count, by: 2) {
+            sums.append(sums[sums.count - 1] + (UInt64(pool[index]) << 8 | UInt64(pool[index + 1])))
+        }
+        self.pool = pool
+        poolSums = sums
         flows.reserveCapacity(configuration.flowCount)
         for index in 0..<configuration.flowCount { flows.append(makeFlow(index)) }
     }
@@ -190,6 +210,10 @@ public struct CaptureSynthesizer: Sendable {
         var flags: UInt8
         var payload = 0
         var synOptions = false
+        // A 1,500-byte MTU less the IP and TCP headers is the MSS (1,460 or 1,440); the
+        // 12 bytes of timestamp options leave 1,448 or 1,428 for data in a full segment.
+        let maximumSegment = flow.isIPv6 ? 1_440 : 1_460
+        let fullSegment = maximumSegment - 12
         switch flow.sent {
         case 0:
             (fromClient, flags, synOptions) = (true, 0x02, true)  // SYN
@@ -204,10 +228,10 @@ public struct CaptureSynthesizer: Sendable {
             flags = 0x10
             switch random.next() % 10 {
             case 0..<2: payload = 0  // a pure ACK
-            case 2..<8: payload = fromClient ? 1 + Int(random.next() % 600) : 1_448
-            default: payload = 1 + Int(random.next() % 1_448)
+            case 2..<8: payload = fromClient ? 1 + Int(random.next() % 600) : fullSegment
+            default: payload = 1 + Int(random.next() % UInt64(fullSegment))
             }
-            if payload > 0 && payload < 1_448 { flags |= 0x08 }  // PSH
+            if payload > 0 && payload < fullSegment { flags |= 0x08 }  // PSH
         }
         let optionsLength = synOptions ? 20 : 12
         let tcpLength = 20 + optionsLength + payload
@@ -230,7 +254,8 @@ public struct CaptureSynthesizer: Sendable {
         append16(0, &buffer)  // urgent pointer
         let timestampValue = UInt32(truncatingIfNeeded: clock / 1_000_000)
         if synOptions {
-            buffer += [0x02, 0x04, 0x05, 0xB4]  // MSS 1460
+            buffer += [0x02, 0x04]  // MSS
+            append16(UInt16(maximumSegment), &buffer)
             buffer += [0x04, 0x02]  // SACK permitted
             buffer += [0x08, 0x0A]  // timestamps
             append32(timestampValue, &buffer)
@@ -241,8 +266,11 @@ public struct CaptureSynthesizer: Sendable {
             append32(timestampValue, &buffer)
             append32(timestampValue &- 3, &buffer)
         }
-        appendPayload(payload, &buffer)
-        transportChecksum(&buffer, flow: flow, fromClient: fromClient, l4Start: l4Start, protocolNumber: 6, checksumOffset: 16)
+        let payloadStart = buffer.count
+        let payloadSum = appendPayload(payload, &buffer)
+        transportChecksum(
+            &buffer, flow: flow, l4Start: l4Start, protocolNumber: 6, checksumOffset: 16,
+            payloadStart: payloadStart, payloadSum: payloadSum)
 
         flow.sent += 1
         if flags & 0x01 != 0 {
@@ -257,21 +285,55 @@ public struct CaptureSynthesizer: Sendable {
         var flow = flows[index]
         defer { flows[index] = flow }
         let fromClient = flow.sent % 2 == 0
-        let payload: Int
-        if flow.serverPort == 53 {
-            payload = fromClient ? 28 + Int(random.next() % 40) : 60 + Int(random.next() % 440)
-        } else {
-            payload = 1_200 + Int(random.next() % 151)
-        }
+        // A DNS message is built first (its length follows from its contents); a QUIC-like
+        // datagram is a slice of the pool, whose word sum is known.
+        scratch.removeAll(keepingCapacity: true)
+        let isDNS = flow.serverPort == 53
+        if isDNS { Self.dnsMessage(response: !fromClient, random: &random, into: &scratch) }
+        let payload = isDNS ? scratch.count : 1_200 + Int(random.next() % 151)
         let l4Start = ipHeader(&flow, fromClient: fromClient, protocolNumber: 17, payloadLength: 8 + payload, into: &buffer)
         let (sourcePort, destinationPort) = fromClient ? (flow.clientPort, flow.serverPort) : (flow.serverPort, flow.clientPort)
         append16(sourcePort, &buffer)
         append16(destinationPort, &buffer)
         append16(UInt16(8 + payload), &buffer)
         append16(0, &buffer)
-        appendPayload(payload, &buffer)
-        transportChecksum(&buffer, flow: flow, fromClient: fromClient, l4Start: l4Start, protocolNumber: 17, checksumOffset: 6)
+        let payloadStart = isDNS ? buffer.count + payload : buffer.count
+        var payloadSum: UInt64 = 0
+        if isDNS { buffer += scratch } else { payloadSum = appendPayload(payload, &buffer) }
+        transportChecksum(
+            &buffer, flow: flow, l4Start: l4Start, protocolNumber: 17, checksumOffset: 6,
+            payloadStart: payloadStart, payloadSum: payloadSum)
         flow.sent += 1
+    }
+
+    /// A well-formed DNS message (RFC 1035): a query for an A or AAAA record of a made-up
+    /// `www.NAME.com|net|org`, or a response repeating the question with 1 to 8 answers
+    /// that point back to it (0xc00c).
+    private static func dnsMessage(response: Bool, random: inout SplitMix64, into message: inout [UInt8]) {
+        let word = random.next()
+        let isAAAA = word & 1 == 0
+        let answers = response ? 1 + Int((word >> 1) % 8) : 0
+        message += [UInt8(truncatingIfNeeded: word >> 8), UInt8(truncatingIfNeeded: word >> 16)]  // ID
+        message += response ? [0x81, 0x80] : [0x01, 0x00]  // flags: RD, plus QR and RA in responses
+        message += [0, 1, 0, UInt8(answers), 0, 0, 0, 0]  // QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT
+        message += [3] + Array("www".utf8)
+        let length = 3 + Int((word >> 24) % 10)
+        message.append(UInt8(length))
+        var letters = random.next()
+        for _ in 0..<length {
+            message.append(UInt8(ascii: "a") + UInt8(letters % 26))
+            letters /= 26
+        }
+        let tlds = ["com", "net", "org"]
+        message += [3] + Array(tlds[Int((word >> 32) % 3)].utf8) + [0]
+        message += [0, isAAAA ? 28 : 1, 0, 1]  // QTYPE A or AAAA, QCLASS IN
+        for _ in 0..<answers {
+            message += [0xC0, 0x0C, 0, isAAAA ? 28 : 1, 0, 1]  // the question's name, type, class IN
+            let ttl = random.next()
+            message += [0, 0, UInt8(truncatingIfNeeded: ttl >> 8) & 0x0F, UInt8(truncatingIfNeeded: ttl)]  // TTL
+            message += [0, isAAAA ? 16 : 4]
+            appendRandom(isAAAA ? 16 : 4, random: &random, into: &message)
+        }
     }
 
     /// Ethernet and IP headers; returns where the transport header starts.
@@ -308,16 +370,19 @@ public struct CaptureSynthesizer: Sendable {
         return 34
     }
 
-    /// The TCP or UDP checksum over the pseudo-header and segment.
+    /// The TCP or UDP checksum over the pseudo-header and segment: the bytes from `l4Start`
+    /// to `payloadStart` are summed here, the rest is `payloadSum` (a pool slice's sum).
     private func transportChecksum(
-        _ buffer: inout [UInt8], flow: Flow, fromClient: Bool, l4Start: Int, protocolNumber: UInt8, checksumOffset: Int
+        _ buffer: inout [UInt8], flow: Flow, l4Start: Int, protocolNumber: UInt8, checksumOffset: Int,
+        payloadStart: Int, payloadSum: UInt64
     ) {
         let length = buffer.count - l4Start
         let addresses = flow.isIPv6 ? (22..<54) : (26..<34)
-        var sum = Self.sum(buffer, addresses, initial: 0)
-        sum += UInt32(protocolNumber) + UInt32(length & 0xFFFF) + UInt32(length >> 16)
-        sum = Self.sum(buffer, l4Start..<buffer.count, initial: sum)
-        var checksum = Self.onesComplement(sum)
+        var sum = UInt64(Self.sum(buffer, addresses, initial: 0))
+        sum += UInt64(protocolNumber) + UInt64(length & 0xFFFF) + UInt64(length >> 16)
+        sum += UInt64(Self.sum(buffer, l4Start..<payloadStart, initial: 0)) + payloadSum
+        while sum > 0xFFFF_FFFF { sum = (sum & 0xFFFF_FFFF) + (sum >> 32) }
+        var checksum = Self.onesComplement(UInt32(sum))
         if checksum == 0 && protocolNumber == 17 { checksum = 0xFFFF }  // UDP sends 0 as all ones
         buffer[l4Start + checksumOffset] = UInt8(checksum >> 8)
         buffer[l4Start + checksumOffset + 1] = UInt8(checksum & 0xFF)
@@ -344,7 +409,19 @@ public struct CaptureSynthesizer: Sendable {
         return ~UInt16(folded)
     }
 
-    private mutating func appendPayload(_ count: Int, _ buffer: inout [UInt8]) {
+    /// Appends `count` bytes of the pool, from a random even offset, and returns the sum of
+    /// their 16-bit big-endian words (from the prefix sums, so no byte is visited here).
+    private mutating func appendPayload(_ count: Int, _ buffer: inout [UInt8]) -> UInt64 {
+        guard count > 0 else { return 0 }
+        let offset = Int(random.next() % UInt64((pool.count - count) / 2 + 1)) * 2
+        buffer.append(contentsOf: pool[offset..<offset + count])
+        var sum = poolSums[(offset + count) / 2] - poolSums[offset / 2]
+        if count % 2 == 1 { sum += UInt64(pool[offset + count - 1]) << 8 }
+        return sum
+    }
+
+    /// `count` pseudo-random bytes: each 64-bit draw gives 8 bytes, little-endian.
+    private static func appendRandom(_ count: Int, random: inout SplitMix64, into buffer: inout [UInt8]) {
         var remaining = count
         while remaining > 0 {
             var word = random.next()
