@@ -246,6 +246,57 @@ struct HandmadeCaptureTests {
         #expect(records.map(\.timestampAdjustment) == [nil, .subsecondCarried(subsecond: subsecond)])
     }
 
+    /// A little-endian pcapng (draft-ietf-opsawg-pcapng): a Section Header Block, one
+    /// Ethernet Interface Description Block with these options, then one Enhanced Packet
+    /// Block per 64-bit timestamp, in the interface's units.
+    static func pcapng(options: [(code: UInt16, value: [UInt8])], timestamps: [UInt64]) -> [UInt8] {
+        func u16(_ v: UInt16) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        func block(_ type: UInt32, _ body: [UInt8]) -> [UInt8] {
+            let length = UInt32(12 + body.count)
+            return u32(type) + u32(length) + body + u32(length)
+        }
+        var idbOptions: [UInt8] = []
+        for option in options {
+            idbOptions += u16(option.code) + u16(UInt16(option.value.count)) + option.value
+            idbOptions += [UInt8](repeating: 0, count: (4 - option.value.count % 4) % 4)
+        }
+        idbOptions += u16(0) + u16(0)  // opt_endofopt
+        var file = block(0x0A0D_0D0A, u32(0x1A2B_3C4D) + u16(1) + u16(0) + [UInt8](repeating: 0xFF, count: 8))
+        file += block(1, u16(1) + u16(0) + u32(0) + idbOptions)
+        let frame = [UInt8](repeating: 0, count: 16)
+        for t in timestamps {
+            file += block(6, u32(0) + u32(UInt32(t >> 32)) + u32(UInt32(t & 0xFFFF_FFFF)) + u32(16) + u32(16) + frame)
+        }
+        return file
+    }
+
+    /// libpcap scales each interface's `if_tsresol` (a power of 10, or of 2 with the top bit
+    /// set) to nanoseconds and adds `if_tsoffset` seconds; a time before 1970 becomes 0.
+    @Test func pcapngResolutions() throws {
+        let directory = try temporaryDirectory()
+        func times(_ options: [(code: UInt16, value: [UInt8])], _ timestamps: [UInt64]) throws -> [CaptureRecord] {
+            let url = directory.appendingPathComponent("\(UUID().uuidString).pcapng")
+            try Data(Self.pcapng(options: options, timestamps: timestamps)).write(to: url)
+            let outcome = try readAll(path: url.path)
+            #expect(outcome.error == nil)
+            return outcome.records
+        }
+        // No if_tsresol: microseconds.
+        #expect(try times([], [1_700_000_000_123_456]).map(\.timestamp) == [1_700_000_000_123_456_000])
+        // 10^-3: milliseconds. 10^-12: picoseconds, cut to nanoseconds.
+        #expect(try times([(9, [3])], [1_234_567]).map(\.timestamp) == [1_234_567_000_000])
+        #expect(try times([(9, [12])], [5_000_000_000_123_456]).map(\.timestamp) == [5_000_000_000_123])
+        // 2^-20 s: 5.5 s is 5 × 2^20 + 2^19 units.
+        #expect(try times([(9, [0x80 | 20])], [5 << 20 | 1 << 19]).map(\.timestamp) == [5_500_000_000])
+        // if_tsoffset +100 s; and -10 s, which puts 5 s before 1970.
+        let offset = withUnsafeBytes(of: Int64(100).littleEndian) { Array($0) }
+        #expect(try times([(14, offset)], [5_000_000]).map(\.timestamp) == [105_000_000_000])
+        let negative = withUnsafeBytes(of: Int64(-10).littleEndian) { Array($0) }
+        let early = try times([(14, negative)], [5_000_000])
+        #expect(early.map(\.timestamp) == [0] && early.map(\.timestampAdjustment) == [.beforeEpoch(seconds: -5)])
+    }
+
     /// The cases no pcap can produce but a pcapng `if_tsoffset` can.
     @Test func timestampLimits() {
         #expect(CaptureReader.timestamp(seconds: -5, subsecond: 0) == (0, .beforeEpoch(seconds: -5)))
