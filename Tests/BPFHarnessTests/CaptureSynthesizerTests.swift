@@ -71,7 +71,8 @@ struct CaptureSynthesizerTests {
     /// Written through the writer; tshark, when installed, finds no bad checksum and nothing malformed.
     @Test func writesACaptureOthersRead() throws {
         let path = try temporaryDirectory().appendingPathComponent("synthesized.pcap").path
-        let summary = try CaptureSynthesizer.write(to: path, packets: 3_000, configuration: .init(seed: 11, flowCount: 100))
+        let summary = try CaptureSynthesizer.write(
+            to: path, packets: 3_000, configuration: .init(seed: 11, flowCount: 100))
         #expect(summary.packets == 3_000)
         let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
         #expect(size == summary.fileBytes)
@@ -85,7 +86,8 @@ struct CaptureSynthesizerTests {
         let bySize = try CaptureSynthesizer.write(to: path, bytes: 100_000)
         #expect(bySize.fileBytes >= 100_000 && bySize.fileBytes < 100_000 + 16 + 1_514)
 
-        let filter = "ip.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\" || _ws.malformed"
+        let filter =
+            "ip.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\" || _ws.malformed"
         if let tshark = try runTool(
             "tshark",
             [
@@ -122,7 +124,9 @@ struct CaptureSynthesizerTests {
         let baseline = try #require(fields["baseline_kb"])
         let peak = try #require(fields["peak_kb"])
         #expect(baseline > 0 && peak > 0)
-        #expect(peak - baseline <= 4_096, "resident set grew from \(baseline) KiB to \(peak) KiB reading \(summary.fileBytes) bytes")
+        #expect(
+            peak - baseline <= 4_096,
+            "resident set grew from \(baseline) KiB to \(peak) KiB reading \(summary.fileBytes) bytes")
     }
 
     /// The probe is built into the same directory as the test binary.

@@ -95,7 +95,7 @@ func readAll(_ reader: CaptureReader) -> ReadOutcome {
         do {
             guard let record = try reader.next() else { return outcome }
             outcome.records.append(record)
-        } catch where error.isRecoverable {
+        } catch  where error.isRecoverable {
             outcome.refusals.append(error)
         } catch {
             outcome.error = error
@@ -124,7 +124,10 @@ func hex(_ text: String) -> [UInt8] {
 
 /// The synthesized header with an EtherType, as documented in docs/captures.md.
 func synthesized(_ etherType: UInt16) -> [UInt8] {
-    [0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02, UInt8(etherType >> 8), UInt8(etherType & 0xFF)]
+    [
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02, UInt8(etherType >> 8),
+        UInt8(etherType & 0xFF),
+    ]
 }
 
 /// A fresh temporary directory for one test.
@@ -151,7 +154,9 @@ struct HandmadePcap {
         self.nanosecond = nanosecond
     }
 
-    mutating func add(_ bytes: [UInt8], seconds: UInt32 = 1_000_000_000, subsecond: UInt32 = 0, originalLength: UInt32? = nil) {
+    mutating func add(
+        _ bytes: [UInt8], seconds: UInt32 = 1_000_000_000, subsecond: UInt32 = 0, originalLength: UInt32? = nil
+    ) {
         records.append((seconds, subsecond, bytes, originalLength))
     }
 

@@ -24,7 +24,10 @@ struct CaptureWriterTests {
     /// pcap, Ethernet, in this host's byte order.
     @Test(
         .enabled(if: SharedCaptures.available, SharedCaptures.skip),
-        arguments: ["wikipedia.pcap", "quic_handshake_truncated.pcap", "bigtcp-ipv4.pcap", "tcp-handshake-nano.pcap", "nflog-http.pcap"])
+        arguments: [
+            "wikipedia.pcap", "quic_handshake_truncated.pcap", "bigtcp-ipv4.pcap", "tcp-handshake-nano.pcap",
+            "nflog-http.pcap",
+        ])
     func roundTrip(_ file: String) throws {
         let original = try readAll(path: SharedCaptures.path(file)).records
         let (path, reader, back) = try Self.roundTrip(original)
@@ -84,11 +87,14 @@ struct CaptureWriterTests {
         let path = directory.appendingPathComponent("refusals.pcap").path
         let writer = try CaptureWriter(path: path)
         try writer.write([1, 2, 3], timestamp: 0)
-        let late = #expect(throws: CaptureError.self) { try writer.write([1], timestamp: (UInt64(UInt32.max) + 1) * 1_000_000_000) }
+        let late = #expect(throws: CaptureError.self) {
+            try writer.write([1], timestamp: (UInt64(UInt32.max) + 1) * 1_000_000_000)
+        }
         #expect(
             late?.description
                 == path
-                + ": record 2: timestamp 4294967296000000000 ns is after 2106-02-07 06:28:15 UTC, the last second a pcap record can hold")
+                + ": record 2: timestamp 4294967296000000000 ns is after 2106-02-07 06:28:15 UTC, the last second a pcap record can hold"
+        )
         let short = #expect(throws: CaptureError.self) { try writer.write([1, 2, 3], timestamp: 0, originalLength: 2) }
         #expect(short?.description == path + ": record 2: the original length 2 is smaller than the 3 bytes given")
         try writer.write([4, 5], timestamp: 1)  // the writer goes on after a refused record

@@ -149,8 +149,12 @@ struct HandmadeCaptureTests {
         #expect(outcome.records[0].bytes == synthesized(60) + llc)
         #expect(outcome.records[0].originalLength == 14 + 60 && outcome.records[0].isTruncated)
         #expect(outcome.refusals.map(\.record) == [2, 3, 4])
-        #expect(outcome.refusals[0].message.hasSuffix("its protocol field is 0xc, a Linux pseudo-protocol (CAN, netlink, ...) and no EtherType"))
-        #expect(outcome.refusals[1].message.hasSuffix("only 10 bytes were captured, fewer than its 16-byte LINUX_SLL header"))
+        #expect(
+            outcome.refusals[0].message.hasSuffix(
+                "its protocol field is 0xc, a Linux pseudo-protocol (CAN, netlink, ...) and no EtherType"))
+        #expect(
+            outcome.refusals[1].message.hasSuffix(
+                "only 10 bytes were captured, fewer than its 16-byte LINUX_SLL header"))
         #expect(outcome.refusals[2].message.contains("longer than an 802.3 length field allows"))
     }
 
@@ -167,7 +171,8 @@ struct HandmadeCaptureTests {
         var file = HandmadePcap(linkType: 239)
         file.add(header6 + prefix + tlv(9, Self.ipv6))
         let cutPayload = header6 + prefix + tlv(9, Self.ipv6)
-        file.add(Array(cutPayload.prefix(header6.count + prefix.count + 4 + 10)), originalLength: UInt32(cutPayload.count))
+        file.add(
+            Array(cutPayload.prefix(header6.count + prefix.count + 4 + 10)), originalLength: UInt32(cutPayload.count))
         file.add(header6 + prefix)
         file.add(header6 + hex("0200 0900"))
         let path = try file.write(to: try temporaryDirectory(), name: "nflog.pcap")
@@ -194,10 +199,11 @@ struct HandmadeCaptureTests {
         #expect(outcome.records.map(\.index) == [0, 3])
         #expect(outcome.records[0].bytes == synthesized(0x0800) + Array(Self.ipv4.prefix(8)))
         #expect(outcome.records[0].originalLength == 1_514)
-        #expect(outcome.refusals.map(\.message) == [
-            "this RAW (101) record cannot be presented as Ethernet: its IP version nibble is 5, neither 4 nor 6",
-            "this RAW (101) record cannot be presented as Ethernet: it has no bytes, so no IP version",
-        ])
+        #expect(
+            outcome.refusals.map(\.message) == [
+                "this RAW (101) record cannot be presented as Ethernet: its IP version nibble is 5, neither 4 nor 6",
+                "this RAW (101) record cannot be presented as Ethernet: it has no bytes, so no IP version",
+            ])
     }
 
     /// A kept record never changes when the reader moves on (its buffer is copied on write).
@@ -300,10 +306,14 @@ struct HandmadeCaptureTests {
     /// The cases no pcap can produce but a pcapng `if_tsoffset` can.
     @Test func timestampLimits() {
         #expect(CaptureReader.timestamp(seconds: -5, subsecond: 0) == (0, .beforeEpoch(seconds: -5)))
-        #expect(CaptureReader.timestamp(seconds: Int64.max, subsecond: 0) == (UInt64.max, .pastRange(seconds: Int64.max)))
+        #expect(
+            CaptureReader.timestamp(seconds: Int64.max, subsecond: 0) == (UInt64.max, .pastRange(seconds: Int64.max)))
         #expect(CaptureReader.timestamp(seconds: 18_446_744_073, subsecond: 709_551_615) == (UInt64.max, nil))
-        #expect(CaptureReader.timestamp(seconds: 18_446_744_073, subsecond: 709_551_616).1 == .pastRange(seconds: 18_446_744_073))
-        #expect(CaptureReader.timestamp(seconds: Int64.max, subsecond: 1_000_000_000).1 == .pastRange(seconds: Int64.max))
+        #expect(
+            CaptureReader.timestamp(seconds: 18_446_744_073, subsecond: 709_551_616).1
+                == .pastRange(seconds: 18_446_744_073))
+        #expect(
+            CaptureReader.timestamp(seconds: Int64.max, subsecond: 1_000_000_000).1 == .pastRange(seconds: Int64.max))
         // A fraction libpcap stored through an `int` and that wrapped negative.
         #expect(CaptureReader.timestamp(seconds: 0, subsecond: -1).0 == 4_294_967_295)
     }

@@ -90,7 +90,10 @@ struct SharedCaptureTests {
         let reader = try CaptureReader(path: SharedCaptures.path("linux_dlt_sll2.pcap"))
         #expect(reader.linkType.description == "LINUX_SLL2 (276)")
         let records = readAll(reader).records
-        #expect(records.map { UInt16($0.bytes[12]) << 8 | UInt16($0.bytes[13]) } == [0x0800, 0x0800, 0x86DD, 0x86DD, 0x0806, 0x8035])
+        #expect(
+            records.map { UInt16($0.bytes[12]) << 8 | UInt16($0.bytes[13]) } == [
+                0x0800, 0x0800, 0x86DD, 0x86DD, 0x0806, 0x8035,
+            ])
         #expect(records.allSatisfy { Array($0.bytes.prefix(12)) == Array(synthesized(0).prefix(12)) })
         let first = try #require(records.first)
         #expect(Array(first.bytes[14..<30]) == hex("4500 0054 af8c 4000 4001 071a c000 0201"))
@@ -201,7 +204,9 @@ struct SharedCaptureTests {
     /// big-endian files' first frames.
     @Test func bigEndian() throws {
         let isup = try #require(try CaptureReader(path: SharedCaptures.path("isup.pcap")).next())
-        #expect(Array(isup.bytes.prefix(32)) == hex("00a0 8000 5e46 0001 af0c 0696 0800 4500 0084 96da 0000 4084 c28e 0a1c 062a 0a1c"))
+        #expect(
+            Array(isup.bytes.prefix(32))
+                == hex("00a0 8000 5e46 0001 af0c 0696 0800 4500 0084 96da 0000 4084 c28e 0a1c 062a 0a1c"))
         #expect(isup.bytes.count == 0x92)
         let pptp = try #require(try CaptureReader(path: SharedCaptures.path("pptp.pcap")).next())
         let syn = hex(
@@ -221,7 +226,10 @@ struct SharedCaptureTests {
     /// `tcpdump -nn -tt --nano -r tcp-handshake-nano.pcap` (a nanosecond pcap).
     @Test func nanosecondPcap() throws {
         let records = try readAll(path: SharedCaptures.path("tcp-handshake-nano.pcap")).records
-        #expect(records.map(\.timestamp) == [1_418_145_369_924_505_488, 1_418_145_370_052_027_262, 1_418_145_370_052_115_157])
+        #expect(
+            records.map(\.timestamp) == [
+                1_418_145_369_924_505_488, 1_418_145_370_052_027_262, 1_418_145_370_052_115_157,
+            ])
         #expect(records.allSatisfy { $0.timestampAdjustment == nil })
         let reader = try CaptureReader(path: SharedCaptures.path("get-to-ssh-server.pcap"))
         #expect(reader.format == .pcapNanosecond)
@@ -252,8 +260,14 @@ struct SharedCaptureTests {
     @Test func invalidNanoseconds() throws {
         let reader = try CaptureReader(path: SharedCaptures.path("timestamp_invalid_nano.pcap"))
         let records = readAll(reader).records
-        #expect(records.map(\.timestamp) == [1_418_145_369_999_999_999, 1_418_145_371_000_000_000, 1_418_145_372_147_483_648])
-        #expect(records.map(\.timestampAdjustment) == [nil, .subsecondCarried(subsecond: 1_000_000_000), .subsecondCarried(subsecond: 2_147_483_648)])
+        #expect(
+            records.map(\.timestamp) == [
+                1_418_145_369_999_999_999, 1_418_145_371_000_000_000, 1_418_145_372_147_483_648,
+            ])
+        #expect(
+            records.map(\.timestampAdjustment) == [
+                nil, .subsecondCarried(subsecond: 1_000_000_000), .subsecondCarried(subsecond: 2_147_483_648),
+            ])
         #expect(reader.adjustedTimestamps == 2)
         #expect(records.allSatisfy { $0.nanoseconds < 1_000_000_000 })
     }
@@ -319,6 +333,8 @@ struct SharedCaptureTests {
         let path = SharedCaptures.path("INDEX.md")
         let error = #expect(throws: CaptureError.self) { try CaptureReader(path: path) }
         #expect(error?.code == "not_a_capture")
-        #expect(error?.description == path + ": not a pcap or pcapng capture: it starts with 23 20 50 61 (libpcap: unknown file format)")
+        #expect(
+            error?.description == path
+                + ": not a pcap or pcapng capture: it starts with 23 20 50 61 (libpcap: unknown file format)")
     }
 }

@@ -95,7 +95,8 @@ public final class CaptureReader {
         case .packet(let data, let recordOriginal, let seconds, let subsecond):
             let index = recordsRead
             recordsRead += 1
-            let (fileSeconds, fileSubsecond) = Self.unsignedFields(seconds: seconds, subsecond: subsecond, format: format)
+            let (fileSeconds, fileSubsecond) = Self.unsignedFields(
+                seconds: seconds, subsecond: subsecond, format: format)
             let (timestamp, adjustment) = Self.timestamp(seconds: fileSeconds, subsecond: fileSubsecond)
             if adjustment != nil { adjustedTimestamps += 1 }
             buffer.removeAll(keepingCapacity: true)

@@ -174,7 +174,10 @@ public struct CaptureSynthesizer: Sendable {
             serverAddress = [0x20, 0x01, 0x0D, 0xB8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, UInt8(server + 1)]
         } else {
             // 10.0.0.0/8 clients, 198.51.100.0/24 and 203.0.113.0/24 servers (documentation).
-            clientAddress = [10, UInt8(truncatingIfNeeded: a >> 40), UInt8(truncatingIfNeeded: a >> 48), UInt8(truncatingIfNeeded: a >> 56) | 1]
+            clientAddress = [
+                10, UInt8(truncatingIfNeeded: a >> 40), UInt8(truncatingIfNeeded: a >> 48),
+                UInt8(truncatingIfNeeded: a >> 56) | 1,
+            ]
             serverAddress = server < 32 ? [198, 51, 100, UInt8(server + 1)] : [203, 0, 113, UInt8(server - 31)]
         }
         let serverPort: UInt16
@@ -241,8 +244,10 @@ public struct CaptureSynthesizer: Sendable {
         let advance = UInt32(payload) + (flags & 0x03 != 0 ? 1 : 0)
         if fromClient { flow.clientSequence &+= advance } else { flow.serverSequence &+= advance }
 
-        let l4Start = ipHeader(&flow, fromClient: fromClient, protocolNumber: 6, payloadLength: tcpLength, into: &buffer)
-        let (sourcePort, destinationPort) = fromClient ? (flow.clientPort, flow.serverPort) : (flow.serverPort, flow.clientPort)
+        let l4Start = ipHeader(
+            &flow, fromClient: fromClient, protocolNumber: 6, payloadLength: tcpLength, into: &buffer)
+        let (sourcePort, destinationPort) =
+            fromClient ? (flow.clientPort, flow.serverPort) : (flow.serverPort, flow.clientPort)
         append16(sourcePort, &buffer)
         append16(destinationPort, &buffer)
         append32(sequence, &buffer)
@@ -291,8 +296,10 @@ public struct CaptureSynthesizer: Sendable {
         let isDNS = flow.serverPort == 53
         if isDNS { Self.dnsMessage(response: !fromClient, random: &random, into: &scratch) }
         let payload = isDNS ? scratch.count : 1_200 + Int(random.next() % 151)
-        let l4Start = ipHeader(&flow, fromClient: fromClient, protocolNumber: 17, payloadLength: 8 + payload, into: &buffer)
-        let (sourcePort, destinationPort) = fromClient ? (flow.clientPort, flow.serverPort) : (flow.serverPort, flow.clientPort)
+        let l4Start = ipHeader(
+            &flow, fromClient: fromClient, protocolNumber: 17, payloadLength: 8 + payload, into: &buffer)
+        let (sourcePort, destinationPort) =
+            fromClient ? (flow.clientPort, flow.serverPort) : (flow.serverPort, flow.clientPort)
         append16(sourcePort, &buffer)
         append16(destinationPort, &buffer)
         append16(UInt16(8 + payload), &buffer)
@@ -342,7 +349,8 @@ public struct CaptureSynthesizer: Sendable {
     ) -> Int {
         buffer += fromClient ? Self.gatewayMAC : flow.clientMAC
         buffer += fromClient ? flow.clientMAC : Self.gatewayMAC
-        let (source, destination) = fromClient ? (flow.clientAddress, flow.serverAddress) : (flow.serverAddress, flow.clientAddress)
+        let (source, destination) =
+            fromClient ? (flow.clientAddress, flow.serverAddress) : (flow.serverAddress, flow.clientAddress)
         if flow.isIPv6 {
             append16(0x86DD, &buffer)
             append32(0x6000_0000 | flow.flowLabel, &buffer)

@@ -25,9 +25,6 @@ public struct LinkType: Hashable, Sendable, CustomStringConvertible {
     /// `LINUX_SLL (113)`: the name tcpdump prints and the file's number.
     public var description: String { "\(name) (\(value))" }
 
-    /// Whether records of this type reach an Ethernet-based program with a synthesized header.
-    public var needsSynthesizedHeader: Bool { value != LinkPresentation.ethernetValue }
-
     /// The link types the reader presents, Ethernet first.
     public static let presentable: [LinkType] = [
         .init(value: 1, dlt: 1, name: "EN10MB", summary: "Ethernet"),
@@ -84,8 +81,6 @@ enum LinkPresentation: Sendable {
     case bsdLoopback
     /// NFLOG (239): a 4-byte header, then TLVs; the payload TLV holds the packet.
     case nflog
-
-    static let ethernetValue = 1
 
     /// The presentation for a `DLT_` value, or nil when bpfsim cannot present the type.
     init?(dlt: Int) {
@@ -178,7 +173,9 @@ enum LinkPresentation: Sendable {
     }
 
     private static func short(_ count: Int, header: Int, _ name: String) -> Outcome {
-        .refuse("only \(count) byte\(count == 1 ? " was" : "s were") captured, fewer than its \(header)-byte \(name) header")
+        .refuse(
+            "only \(count) byte\(count == 1 ? " was" : "s were") captured, fewer than its \(header)-byte \(name) header"
+        )
     }
 
     /// The SLL protocol field: an EtherType from 0x0600 up; below that one of Linux's
@@ -192,7 +189,8 @@ enum LinkPresentation: Sendable {
         case 0x0001, 0x0004:  // LINUX_SLL_P_802_3 (Novell raw 802.3), LINUX_SLL_P_802_2 (802.2 LLC)
             let payload = max(originalLength - headerLength, bytes.count - headerLength)
             guard payload <= 1500 else {
-                return .refuse("its 802.3 payload of \(payload) bytes is longer than an 802.3 length field allows (1500)")
+                return .refuse(
+                    "its 802.3 payload of \(payload) bytes is longer than an 802.3 length field allows (1500)")
             }
             return strip(headerLength, etherType: UInt16(payload), bytes, originalLength)
         default:
@@ -228,7 +226,8 @@ enum LinkPresentation: Sendable {
                 default:
                     guard hardwareProtocol >= 0x0600 else {
                         return .refuse(
-                            "its family is \(bytes[0]), neither NFPROTO_IPV4 (2) nor NFPROTO_IPV6 (10), and it names no EtherType")
+                            "its family is \(bytes[0]), neither NFPROTO_IPV4 (2) nor NFPROTO_IPV6 (10), and it names no EtherType"
+                        )
                     }
                     etherType = hardwareProtocol
                 }
