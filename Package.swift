@@ -57,6 +57,13 @@ let package = Package(
         // where bpf(2) is refused. Nothing else needs it to work.
         .target(name: "BPFKernel", dependencies: ["BPFCore", "BPFRuntime", "BPFLoader", "CLibBPF"]),
 
+        // libpcap, reached only through BPFHarness; no pcap_t leaves that target.
+        .systemLibrary(name: "CLibPCAP", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+
+        // The test harness. For now the capture layer: pcap and pcapng in through libpcap,
+        // presented as Ethernet; pcap out; synthesized traffic. Later replay, specs and reports.
+        .target(name: "BPFHarness", dependencies: ["BPFSim", "CLibPCAP"]),
+
         // The subcommands, as a library so tests can call them.
         .target(
             name: "BPFSimCommands",
@@ -81,6 +88,10 @@ let package = Package(
             name: "BPFKernelTests", dependencies: ["BPFSim", "BPFKernel", "BPFTestSupport"],
             exclude: ["Programs"]),
         .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader", "BPFCore", "BPFRuntime", "BPFTestSupport"]),
+        // Reads a capture with CaptureReader in its own process and reports its peak memory,
+        // for BPFHarnessTests' flat-memory test (a test process runs other tests beside it).
+        .executableTarget(name: "CaptureMemoryProbe", dependencies: ["BPFHarness"], path: "Tests/CaptureMemoryProbe"),
+        .testTarget(name: "BPFHarnessTests", dependencies: ["BPFHarness", "BPFTestSupport", "CaptureMemoryProbe"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -116,23 +116,27 @@ public enum BPFCorpus {
     }
 
     /// Runs a tool found on PATH; returns its exit status, standard output and standard error.
+    /// Output goes through temporary files, not pipes: FileHandle's pipe reads trap on an
+    /// interrupted system call when several child processes run at once.
     public static func runCapturing(_ tool: String, _ arguments: [String]) throws -> (Int32, String, String) {
+        let directory = FileManager.default.temporaryDirectory
+        let outURL = directory.appendingPathComponent("bpfsim-run-\(UUID().uuidString).out")
+        let errURL = directory.appendingPathComponent("bpfsim-run-\(UUID().uuidString).err")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [tool] + arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
         try process.run()
-        // Read both pipes before waiting, so a chatty tool cannot block on a full pipe.
-        let errorData = DispatchQueue(label: "stderr")
-        nonisolated(unsafe) var errors = Data()
-        let group = DispatchGroup()
-        errorData.async(group: group) { errors = err.fileHandleForReading.readDataToEndOfFile() }
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
         process.waitUntilExit()
+        let output = (try? Data(contentsOf: outURL)) ?? Data()
+        let errors = (try? Data(contentsOf: errURL)) ?? Data()
         return (
             process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self)
         )

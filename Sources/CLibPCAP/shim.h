@@ -1,0 +1,21 @@
+// The one place bpfsim reaches libpcap. Only BPFHarness imports this module, and no
+// libpcap type (pcap_t, pcap_dumper_t, struct pcap_pkthdr) appears in its public interface.
+#ifndef BPFSIM_CLIBPCAP_SHIM_H
+#define BPFSIM_CLIBPCAP_SHIM_H
+
+#include <stdio.h>
+#include <pcap/pcap.h>
+
+// pcap_dump's first parameter is a `u_char *` so that it can be a pcap_handler; it is
+// really the dumper. Taking the dumper here keeps that cast out of Swift.
+static inline void bpfsim_pcap_dump(pcap_dumper_t *dumper, const struct pcap_pkthdr *header,
+                                    const u_char *bytes) {
+    pcap_dump((u_char *)dumper, header, bytes);
+}
+
+// Whether the dumper's stdio stream has seen a write error: pcap_dump itself reports none.
+static inline int bpfsim_pcap_dump_failed(pcap_dumper_t *dumper) {
+    return ferror(pcap_dump_file(dumper));
+}
+
+#endif
