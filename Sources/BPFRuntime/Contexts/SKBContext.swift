@@ -173,38 +173,17 @@ public final class SKBContext: ContextAccessor {
 
     // MARK: Loading a packet (bpf_prog_test_run_skb)
 
-    /// Why `BPF_PROG_TEST_RUN` would refuse an input: a negative errno and the reason.
-    public struct Refusal: Error, Sendable, Hashable, CustomStringConvertible {
-        public let errno: Int32
-        public let reason: String
-        public init(errno: Int32, reason: String) {
-            self.errno = errno
-            self.reason = reason
-        }
-
-        public var errnoName: String {
-            switch errno {
-            case 7: "E2BIG"
-            case 19: "ENODEV"
-            case 22: "EINVAL"
-            default: "errno \(errno)"
-            }
-        }
-
-        public var description: String { "\(reason) (\(errnoName))" }
-    }
-
     /// Places a packet as `BPF_PROG_TEST_RUN` does, applies the metadata of `contextIn`
     /// (an `__sk_buff`, validated as `convert___skb_to_skb` does) and maps the packet.
     public func load(
         packet: [UInt8], contextIn: [UInt8]?, interfaces: [NetworkInterface], machine: Machine
-    ) throws(Refusal) {
+    ) throws(InputRefusal) {
         guard packet.count >= Self.ethernetHeaderLength else {
-            throw Refusal(errno: 22, reason: "a packet needs at least the 14-byte Ethernet header")
+            throw InputRefusal(errno: 22, reason: "a packet needs at least the 14-byte Ethernet header")
         }
         var ctx = contextIn.map { Array($0.prefix(Self.size)) } ?? []
         if let contextIn, contextIn.count > Self.size, contextIn[Self.size...].contains(where: { $0 != 0 }) {
-            throw Refusal(errno: 7, reason: "the __sk_buff is longer than 192 bytes and its tail is not zero")
+            throw InputRefusal(errno: 7, reason: "the __sk_buff is longer than 192 bytes and its tail is not zero")
         }
         if !ctx.isEmpty { ctx += Array(repeating: 0, count: Self.size - ctx.count) }
 
@@ -225,7 +204,7 @@ public final class SKBContext: ContextAccessor {
         var device = interfaces.first { $0.ifindex == 1 } ?? .loopback
         if requested > 1 {
             guard let named = interfaces.first(where: { $0.ifindex == requested }) else {
-                throw Refusal(errno: 19, reason: "no network device with ifindex \(requested)")
+                throw InputRefusal(errno: 19, reason: "no network device with ifindex \(requested)")
             }
             device = named
         }
@@ -319,10 +298,10 @@ public final class SKBContext: ContextAccessor {
 
     /// `convert___skb_to_skb`: only mark, priority, ingress_ifindex, ifindex, cb, tstamp,
     /// wire_len, gso_segs, gso_size and hwtstamp may be set.
-    private func apply(_ ctx: [UInt8]) throws(Refusal) {
+    private func apply(_ ctx: [UInt8]) throws(InputRefusal) {
         let allowed: [Range<Int>] = [8..<12, 32..<44, 48..<68, 152..<168, 176..<180, 184..<192]
         for (offset, byte) in ctx.enumerated() where byte != 0 && !allowed.contains(where: { $0.contains(offset) }) {
-            throw Refusal(
+            throw InputRefusal(
                 errno: 22,
                 reason: "__sk_buff byte \(offset) (\(Self.fieldName(at: offset))) may not be set for a test run")
         }
@@ -336,13 +315,13 @@ public final class SKBContext: ContextAccessor {
             wireLength = UInt32(length)
         } else {
             guard wire >= UInt32(length), wire <= UInt32(Self.maxWireLength) else {
-                throw Refusal(
+                throw InputRefusal(
                     errno: 22, reason: "wire_len \(wire) is below the packet's length \(length) or above 65536")
             }
             wireLength = wire
         }
         let segments = readU32(ctx, 164)
-        guard segments <= 65535 else { throw Refusal(errno: 22, reason: "gso_segs \(segments) is above 65535") }
+        guard segments <= 65535 else { throw InputRefusal(errno: 22, reason: "gso_segs \(segments) is above 65535") }
         gsoSegs = UInt16(segments)
         gsoSize = UInt16(truncatingIfNeeded: readU32(ctx, 176))
         hardwareTimestamp = readU64(ctx, 184)
@@ -675,4 +654,28 @@ func writeU32(_ bytes: inout [UInt8], _ offset: Int, _ value: UInt32) {
 
 func writeU64(_ bytes: inout [UInt8], _ offset: Int, _ value: UInt64) {
     for index in 0..<8 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> UInt64(8 * index)) }
+}
+
+/// Why `BPF_PROG_TEST_RUN` would refuse a run's input: the errno it would return and why.
+/// bpfsim refuses the same inputs, so a run that works here works in the kernel.
+public struct InputRefusal: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The errno, positive (22 for EINVAL).
+    public let errno: Int32
+    public let reason: String
+
+    public init(errno: Int32, reason: String) {
+        self.errno = errno
+        self.reason = reason
+    }
+
+    public var errnoName: String {
+        switch errno {
+        case 7: "E2BIG"
+        case 19: "ENODEV"
+        case 22: "EINVAL"
+        default: "errno \(errno)"
+        }
+    }
+
+    public var description: String { "\(reason) (\(errnoName))" }
 }
