@@ -53,6 +53,7 @@ let package = Package(
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
         .testTarget(name: "BPFInterpreterTests", dependencies: ["BPFSim", "BPFTestSupport"]),
         .testTarget(name: "BPFSimCommandsTests", dependencies: ["BPFSimCommands", "BPFTestSupport"]),
+        .testTarget(name: "BPFContextTests", dependencies: ["BPFSim", "BPFTestSupport"]),
         .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader", "BPFCore", "BPFRuntime", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

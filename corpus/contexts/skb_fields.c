@@ -39,21 +39,31 @@ static __always_inline void put(__u32 index, __u64 value) {
 SEC(SECTION)
 int skb_fields(struct __sk_buff *skb) {
 #ifdef WRITES
-    skb->mark = 0x11223344;
-    skb->priority = 7;
-    skb->cb[0] = 0xa0a0a0a0;
-    skb->cb[4] = 0xa4a4a4a4;
+    // The barriers keep clang from merging neighbouring stores into one wider store,
+    // which the verifier would refuse.
 #if defined(TC) || defined(CGROUP)
+    skb->mark = 0x11223344;
+    asm volatile("" ::: "memory");
+    skb->priority = 7;
+    asm volatile("" ::: "memory");
 #endif
+    skb->cb[0] = 0xa0a0a0a0;
+    asm volatile("" ::: "memory");
+    skb->cb[4] = 0xa4a4a4a4;
+    asm volatile("" ::: "memory");
 #if defined(TC)
     skb->tc_index = 0x1234;
+    asm volatile("" ::: "memory");
     skb->tc_classid = 0x10002;
+    asm volatile("" ::: "memory");
     skb->queue_mapping = 3;
+    asm volatile("" ::: "memory");
     skb->tstamp = 123456789;
 #endif
 #if defined(CGROUP)
     skb->tstamp = 987654321;
 #endif
+    asm volatile("" ::: "memory");
 #endif
     put(0, skb->len);
     put(1, skb->pkt_type);

@@ -211,7 +211,7 @@ public final class SKBContext: ContextAccessor {
         ifindex = device.ifindex
         ethTypeTrans(device: device)
         networkHeader = data
-        fillSocket()
+        try fillSocket()
         if kind == .tc {
             data -= Self.ethernetHeaderLength
         }
@@ -275,22 +275,25 @@ public final class SKBContext: ContextAccessor {
         }
     }
 
-    /// The test run's socket takes the family and the addresses of an IP packet.
-    private func fillSocket() {
+    /// The test run's socket takes the family and the addresses of an IP packet; an IPv4
+    /// or IPv6 packet too short for its header is refused (Linux 6.18).
+    private func fillSocket() throws(InputRefusal) {
         let headLength = tail - networkHeader
         switch networkProtocol {
         case 0x0800:
+            guard headLength >= 20 else {
+                throw InputRefusal(errno: 22, reason: "an IPv4 packet needs its 20-byte header")
+            }
             socket.family = 2
-            if headLength >= 20 {
-                socket.localIPv4 = bytes(networkHeader + 12, 4)
-                socket.remoteIPv4 = bytes(networkHeader + 16, 4)
-            }
+            socket.localIPv4 = bytes(networkHeader + 12, 4)
+            socket.remoteIPv4 = bytes(networkHeader + 16, 4)
         case 0x86dd:
-            socket.family = 10
-            if headLength >= 40 {
-                socket.localIPv6 = bytes(networkHeader + 8, 16)
-                socket.remoteIPv6 = bytes(networkHeader + 24, 16)
+            guard headLength >= 40 else {
+                throw InputRefusal(errno: 22, reason: "an IPv6 packet needs its 40-byte header")
             }
+            socket.family = 10
+            socket.localIPv6 = bytes(networkHeader + 8, 16)
+            socket.remoteIPv6 = bytes(networkHeader + 24, 16)
         default:
             break
         }
