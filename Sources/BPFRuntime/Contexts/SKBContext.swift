@@ -447,9 +447,9 @@ public final class SKBContext: ContextAccessor {
             return false
         case 152..<160:
             return size == 8
-        case 168:
-            return !write && size == 8
-        case 172..<176, 180..<184:
+        case 168..<176:
+            return offset == 168 && !write && size == 8
+        case 180..<184:
             return false
         case 184..<192:
             return !write && size == 8
