@@ -410,7 +410,8 @@ extension SKBContext {
         let decapIPv4: UInt64 = 1 << 7
         let decapIPv6: UInt64 = 1 << 8
         let innerMACMask: UInt64 = 0xff << 56
-        let known = fixedGSO | encapIPv4 | encapIPv6 | encapGRE | encapUDP | noChecksumReset | encapEthernet
+        let known =
+            fixedGSO | encapIPv4 | encapIPv6 | encapGRE | encapUDP | noChecksumReset | encapEthernet
             | decapIPv4 | decapIPv6 | innerMACMask
         guard flags & ~known == 0 else { return SKBHelpers.einval }
         let magnitude = Int(difference.magnitude)

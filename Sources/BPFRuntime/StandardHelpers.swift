@@ -340,7 +340,8 @@ public enum StandardHelpers {
             Helper(named: "redirect") { call throws(ExecutionFault) in
                 if let skb = call.machine.context as? SKBContext {
                     guard skb.kind == .tc else {
-                        throw call.fault("a \(skb.kind.name) program may not call bpf_redirect (the kernel's verifier refuses it)")
+                        throw call.fault(
+                            "a \(skb.kind.name) program may not call bpf_redirect (the kernel's verifier refuses it)")
                     }
                     return SKBHelpers.tcRedirect(&call)
                 }

@@ -303,7 +303,8 @@ public final class Session {
 
     private func preparePacket(_ packet: Packet, type: ProgramType) throws(InputRefusal) -> PreparedInput {
         if let kind = SKBContext.Kind(type) {
-            let context = (machine.context as? SKBContext).flatMap { $0.kind == kind ? $0 : nil } ?? SKBContext(kind: kind)
+            let context =
+                (machine.context as? SKBContext).flatMap { $0.kind == kind ? $0 : nil } ?? SKBContext(kind: kind)
             machine.context = context
             let contextIn = packet.skbContext
             try context.load(

@@ -14,7 +14,8 @@ enum TraceContexts {
                 return TracepointRecord.rawSyscallEnter(number: Int64(number), arguments: arguments, pid: pid)
             }
             let entry = try syscall(target, prefix: "syscalls/sys_enter_")
-            let slots = Array((arguments + Array(repeating: 0, count: entry.arguments.count)).prefix(entry.arguments.count))
+            let slots = Array(
+                (arguments + Array(repeating: 0, count: entry.arguments.count)).prefix(entry.arguments.count))
             return TracepointRecord.syscallEnter(number: number, arguments: slots, pid: pid)
         case (.tracepoint, .syscallExit(let number, let returnValue)):
             if target == "raw_syscalls/sys_exit" {
@@ -43,7 +44,8 @@ enum TraceContexts {
         case (.kprobe, .registers(let regs)):
             return regs.bytes
         default:
-            throw InputRefusal(errno: 22, reason: "a \(kind.rawValue) program attached to '\(target)' cannot take \(event)")
+            throw InputRefusal(
+                errno: 22, reason: "a \(kind.rawValue) program attached to '\(target)' cannot take \(event)")
         }
     }
 

@@ -127,7 +127,9 @@ struct Run: ParsableCommand {
                 guard maps.isEmpty else {
                     throw CommandFailure("--map is for assembly programs; an object brings its own maps")
                 }
-                guard type == nil else { throw CommandFailure("--type is for assembly programs; an object's sections give types") }
+                guard type == nil else {
+                    throw CommandFailure("--type is for assembly programs; an object's sections give types")
+                }
                 session = try Session(object: object, configuration: configuration)
                 index = try Self.choose(programName, in: session)
                 input = try Self.input(
@@ -185,7 +187,8 @@ struct Run: ParsableCommand {
             }
         }
         if let refusal = result.refusal {
-            report.error = .init(kind: "input", code: "refused", message: "\(program): the kernel would refuse this input: \(refusal)")
+            report.error = .init(
+                kind: "input", code: "refused", message: "\(program): the kernel would refuse this input: \(refusal)")
             return report
         }
         report.insns = result.execution.instructionCount
@@ -196,7 +199,9 @@ struct Run: ParsableCommand {
         }
         report.ctxOut = result.contextOut.map(Hex.string)
         if !result.clones.isEmpty {
-            report.clones = result.clones.map { RunReport.Clone(ifindex: $0.target.index, flags: $0.target.flags, data: Hex.string($0.packet)) }
+            report.clones = result.clones.map {
+                RunReport.Clone(ifindex: $0.target.index, flags: $0.target.flags, data: Hex.string($0.packet))
+            }
         }
         if !result.printk.isEmpty { report.printk = result.printk }
         if !session.machine.maps.isEmpty { report.maps = MapDump.all(session.machine) }
@@ -248,7 +253,8 @@ extension Run {
         case .tracepoint, .rawTracepoint, .rawTracepointWritable, .kprobe:
             guard packet == nil, !memoryGiven else {
                 throw CommandFailure(
-                    "'\(name)' is a \(type.kernelName) program: it runs on a context (--ctx or --ctx-hex), not a packet or memory")
+                    "'\(name)' is a \(type.kernelName) program: it runs on a context (--ctx or --ctx-hex), not a packet or memory"
+                )
             }
             if let context { return .context(context) }
             guard let input = session.defaultInput(for: index) else {

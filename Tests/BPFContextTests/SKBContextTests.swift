@@ -56,7 +56,8 @@ struct SKBContextTests {
         #expect(bare.execution.returnValue == 0)
         #expect(bare.contextOut == nil)
         // A wire length below the captured length is what the kernel refuses.
-        let short = try Self.fieldReader(160, type: .schedCls).run(0, input: .frame(Packet(Self.packet, wireLength: 20)))
+        let short = try Self.fieldReader(160, type: .schedCls).run(
+            0, input: .frame(Packet(Self.packet, wireLength: 20)))
         #expect(short.refusal?.errno == 22)
     }
 

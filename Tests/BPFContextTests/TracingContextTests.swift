@@ -57,7 +57,10 @@ struct TracingContextTests {
     func exitAndRawLayouts() throws {
         let exit = try Self.format("syscalls__sys_exit_openat")
         let record = TracepointRecord.syscallExit(number: 257, returnValue: -2, pid: 7)
-        #expect(exit.map(\.name) == ["common_type", "common_flags", "common_preempt_count", "common_pid", "__syscall_nr", "ret"])
+        #expect(
+            exit.map(\.name) == [
+                "common_type", "common_flags", "common_preempt_count", "common_pid", "__syscall_nr", "ret",
+            ])
         #expect(Self.read(record, exit[4]) == 257)
         #expect(Int64(bitPattern: Self.read(record, exit[5])) == -2)
         #expect(record.count == 24)
@@ -138,7 +141,8 @@ struct TracingContextTests {
     func kprobe(engine: Engine) throws {
         let session = try Self.session(engine)
         let entry = session.run(
-            try session.programIndex(named: "kprobe_args"), input: .event(.functionEntry(arguments: [1, 2, 3, 4, 5, 6])))
+            try session.programIndex(named: "kprobe_args"),
+            input: .event(.functionEntry(arguments: [1, 2, 3, 4, 5, 6])))
         #expect(entry.execution.fault == nil)
         #expect((0..<6).map { Self.out(session, $0) } == [1, 2, 3, 4, 5, 6])
         let ret = session.run(
@@ -162,8 +166,9 @@ struct TracingContextTests {
     @Test("default contexts have the kernel's sizes")
     func defaults() throws {
         let session = try Self.session(.interpreter)
-        guard case .event(.syscallEnter(let number, let arguments)) = session.defaultInput(
-            for: try session.programIndex(named: "openat_enter"))
+        guard
+            case .event(.syscallEnter(let number, let arguments)) = session.defaultInput(
+                for: try session.programIndex(named: "openat_enter"))
         else {
             Issue.record("no default event for a syscall tracepoint")
             return
@@ -175,7 +180,9 @@ struct TracingContextTests {
             return
         }
         #expect(regs.count == 168)
-        let run = session.run(try session.programIndex(named: "openat_exit"), input: session.defaultInput(for: try session.programIndex(named: "openat_exit"))!)
+        let run = session.run(
+            try session.programIndex(named: "openat_exit"),
+            input: session.defaultInput(for: try session.programIndex(named: "openat_exit"))!)
         #expect(run.execution.fault == nil)
         #expect(Self.out(session, 0) == 257)
     }

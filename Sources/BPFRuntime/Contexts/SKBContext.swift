@@ -195,7 +195,9 @@ public final class SKBContext: ContextAccessor {
             buffer = .allocate(byteCount: capacity, alignment: 64)
         }
         buffer.initializeMemory(as: UInt8.self, repeating: 0, count: capacity)
-        packet.withUnsafeBytes { buffer.advanced(by: Self.headroom).copyMemory(from: $0.baseAddress!, byteCount: packet.count) }
+        packet.withUnsafeBytes {
+            buffer.advanced(by: Self.headroom).copyMemory(from: $0.baseAddress!, byteCount: packet.count)
+        }
         data = Self.headroom
         tail = Self.headroom + packet.count
 
