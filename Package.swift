@@ -87,6 +87,7 @@ let package = Package(
         .testTarget(
             name: "BPFKernelTests", dependencies: ["BPFSim", "BPFKernel", "BPFTestSupport"],
             exclude: ["Programs"]),
+        .testTarget(name: "BPFContextTests", dependencies: ["BPFSim", "BPFTestSupport"]),
         .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader", "BPFCore", "BPFRuntime", "BPFTestSupport"]),
         // Reads a capture with CaptureReader in its own process and reports its peak memory,
         // for BPFHarnessTests' flat-memory test (a test process runs other tests beside it).

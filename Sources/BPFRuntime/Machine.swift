@@ -24,6 +24,13 @@ public protocol ContextAccessor: AnyObject {
     func load(offset: UInt32, size: Int, machine: Machine) -> UInt64?
     /// Performs a store; false if the program may not write there.
     func store(offset: UInt32, size: Int, value: UInt64, machine: Machine) -> Bool
+    /// Why an access `load` or `store` refused is refused, for the fault; nil to describe
+    /// the region as for any other address.
+    func explainRefusal(offset: UInt32, size: Int, write: Bool) -> String?
+}
+
+extension ContextAccessor {
+    public func explainRefusal(offset: UInt32, size: Int, write: Bool) -> String? { nil }
 }
 
 /// The emulated machine a program runs on: its address space, helpers, world and output.
@@ -284,9 +291,13 @@ public final class Machine {
     }
 
     public func outOfBounds(_ address: UInt64, size: Int, write: Bool, pc: Int) -> ExecutionFault {
-        ExecutionFault(
-            .outOfBounds(address: address, size: size, write: write, where: memory.describe(address, size: size)),
-            pc: pc)
+        var place = memory.describe(address, size: size)
+        if address >> 32 == UInt64(AddressSpace.Well.context.rawValue), let context,
+            let reason = context.explainRefusal(offset: UInt32(truncatingIfNeeded: address), size: size, write: write)
+        {
+            place = reason
+        }
+        return ExecutionFault(.outOfBounds(address: address, size: size, write: write, where: place), pc: pc)
     }
 }
 

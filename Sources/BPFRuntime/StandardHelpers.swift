@@ -6,7 +6,7 @@ import BPFCore
 public enum StandardHelpers {
     public static var registry: HelperRegistry {
         var registry = HelperRegistry(WorldHelpers.all)
-        for helper in maps + output + task + memory + control + xdp { registry.register(helper) }
+        for helper in maps + output + task + memory + control + xdp + SKBHelpers.all { registry.register(helper) }
         return registry
     }
 
@@ -355,8 +355,16 @@ public enum StandardHelpers {
             Helper(named: "xdp_adjust_meta") { call throws(ExecutionFault) in
                 UInt64(bitPattern: try call.xdp().adjustMeta(Int32(truncatingIfNeeded: call.r2), machine: call.machine))
             },
-            // bpf_redirect(ifindex, flags) for XDP: XDP_REDIRECT, or XDP_ABORTED with flags.
+            // bpf_redirect(ifindex, flags): for tc, TC_ACT_REDIRECT (see SKBHelpers); for XDP,
+            // XDP_REDIRECT, or XDP_ABORTED with flags.
             Helper(named: "redirect") { call throws(ExecutionFault) in
+                if let skb = call.machine.context as? SKBContext {
+                    guard skb.kind == .tc else {
+                        throw call.fault(
+                            "a \(skb.kind.name) program may not call bpf_redirect (the kernel's verifier refuses it)")
+                    }
+                    return SKBHelpers.tcRedirect(&call)
+                }
                 guard call.r2 == 0 else { return UInt64(XDPAction.aborted.rawValue) }
                 call.machine.redirect = RedirectTarget(kind: .interface, index: UInt32(truncatingIfNeeded: call.r1))
                 return UInt64(XDPAction.redirect.rawValue)

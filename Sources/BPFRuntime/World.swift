@@ -18,12 +18,18 @@ public struct World: Sendable, Hashable {
     public var numaNode: UInt32
     /// The task `bpf_get_current_*` see.
     public var task: EmulatedTask
+    /// The network devices a packet may arrive on or be redirected to, by ifindex. The
+    /// default is the loopback device alone, which is where `BPF_PROG_TEST_RUN` puts a
+    /// packet unless its context names another device.
+    public var interfaces: [NetworkInterface]
 
     public init(
         monotonicNanoseconds: UInt64 = 1_000_000_000, clockStep: UInt64 = 1_000, randomSeed: UInt64 = 0x5eed,
-        cpu: UInt32 = 0, cpuCount: Int = 1, numaNode: UInt32 = 0, task: EmulatedTask = EmulatedTask()
+        cpu: UInt32 = 0, cpuCount: Int = 1, numaNode: UInt32 = 0, task: EmulatedTask = EmulatedTask(),
+        interfaces: [NetworkInterface] = [.loopback]
     ) {
         self.task = task
+        self.interfaces = interfaces
         self.monotonicNanoseconds = monotonicNanoseconds
         self.clockStep = clockStep
         self.randomSeed = randomSeed
@@ -51,6 +57,29 @@ public struct EmulatedTask: Sendable, Hashable, Codable {
         self.gid = gid
         self.comm = comm
     }
+}
+
+/// A network device of the emulated machine.
+public struct NetworkInterface: Sendable, Hashable, Codable {
+    public var ifindex: UInt32
+    public var name: String
+    /// `dev->dev_addr`: a frame to another unicast address is `PACKET_OTHERHOST`.
+    public var address: [UInt8]
+    /// `dev->broadcast`: a frame to it is `PACKET_BROADCAST`, to another multicast
+    /// address `PACKET_MULTICAST`.
+    public var broadcast: [UInt8]
+
+    public init(ifindex: UInt32, name: String, address: [UInt8], broadcast: [UInt8]) {
+        self.ifindex = ifindex
+        self.name = name
+        self.address = address
+        self.broadcast = broadcast
+    }
+
+    /// `lo`, ifindex 1: all-zero address and broadcast address, as the kernel's loopback
+    /// device has.
+    public static let loopback = NetworkInterface(
+        ifindex: 1, name: "lo", address: Array(repeating: 0, count: 6), broadcast: Array(repeating: 0, count: 6))
 }
 
 /// The changing part of the world during runs: the clock and the random stream.

@@ -37,15 +37,23 @@ public final class KernelSession {
     public func run(_ index: Int, input: ProgramInput) throws(SessionError) -> ProgramRun {
         let program = object.programs[index]
         let data: [UInt8]
+        var context: [UInt8]? = nil
         switch input {
         case .packet(let bytes): data = bytes
+        case .frame(let packet):
+            data = packet.data
+            context = packet.context
         case .memory:
             throw .unsupported(
                 "'\(program.name)': the kernel has no flat-memory runs; it runs typed programs on a packet (--data)")
+        case .context, .event:
+            throw .unsupported(
+                "'\(program.name)': BPF_PROG_TEST_RUN cannot run \(program.type.kernelName) programs on a tracing context")
         }
         let run: KernelObject.TestRun
         do {
-            run = try kernel.testRun(program: program.name, data: data, cpu: Int(configuration.world.cpu))
+            run = try kernel.testRun(
+                program: program.name, data: data, context: context, cpu: Int(configuration.world.cpu))
         } catch {
             throw SessionError(kernel: error)
         }

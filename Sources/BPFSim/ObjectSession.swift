@@ -10,7 +10,8 @@ extension ProgramDefinition {
             }
         }
         self.init(
-            name: program.name, section: program.section, type: program.type, instructions: program.instructions,
+            name: program.name, section: program.section, type: program.type, attachTarget: program.attachTarget,
+            instructions: program.instructions,
             sourceLines: lines)
     }
 }

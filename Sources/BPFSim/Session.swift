@@ -7,17 +7,21 @@ public struct ProgramDefinition: Sendable {
     public var name: String
     public var section: String
     public var type: ProgramType
+    /// What the section names after its prefix (`syscalls/sys_enter_openat` for a
+    /// tracepoint): it decides a tracing program's context layout.
+    public var attachTarget: String?
     public var instructions: [Instruction]
     /// `file.c:LINE` per instruction index, when the object has line info.
     public var sourceLines: [Int: String]
 
     public init(
-        name: String, section: String = "", type: ProgramType, instructions: [Instruction],
-        sourceLines: [Int: String] = [:]
+        name: String, section: String = "", type: ProgramType, attachTarget: String? = nil,
+        instructions: [Instruction], sourceLines: [Int: String] = [:]
     ) {
         self.name = name
         self.section = section
         self.type = type
+        self.attachTarget = attachTarget
         self.instructions = instructions
         self.sourceLines = sourceLines
     }
@@ -61,19 +65,99 @@ public struct SessionError: Error, CustomStringConvertible, Sendable {
 public enum ProgramInput: Sendable {
     /// Flat memory, as the conformance suite runs: r1 = memory, r2 = its length.
     case memory([UInt8]?)
-    /// A packet, for packet program types (XDP).
+    /// A packet and nothing else, as `BPF_PROG_TEST_RUN` without a context: for XDP, tc,
+    /// socket filter and cgroup_skb programs.
     case packet([UInt8])
+    /// A packet with what the kernel would know about it (wire length, device, time) and
+    /// an optional `__sk_buff` (`ctx_in`).
+    case frame(Packet)
+    /// A tracing program's context as raw bytes (`ctx_in`): a tracepoint record, the
+    /// arguments of a raw tracepoint, a `struct pt_regs`.
+    case context([UInt8])
+    /// A tracing event, laid out for the program's type and attach target.
+    case event(TraceEvent)
+}
+
+/// A packet with its metadata. For tc, socket filter and cgroup_skb programs the
+/// metadata becomes the `__sk_buff` a test run passes as `ctx_in`: `wireLength` sets
+/// `wire_len` (with `len` the captured length, as for a truncated capture),
+/// `ingressIfindex` sets `ingress_ifindex`, `timestamp` sets `tstamp`; `context` gives the
+/// rest (mark, priority, cb, ifindex, gso_segs, gso_size, hwtstamp). Without any of them
+/// the run has no `ctx_in`, and `wire_len` reads 0 as it does in the kernel. For XDP,
+/// `ingressIfindex` sets `xdp_md.ingress_ifindex`; the rest does not apply.
+public struct Packet: Sendable, Hashable {
+    public var data: [UInt8]
+    public var wireLength: Int?
+    public var ingressIfindex: UInt32?
+    /// Nanoseconds, as `skb->tstamp` holds them.
+    public var timestamp: UInt64?
+    /// An `__sk_buff` (up to 192 bytes) whose fields apply first.
+    public var context: [UInt8]?
+
+    public init(
+        _ data: [UInt8], wireLength: Int? = nil, ingressIfindex: UInt32? = nil, timestamp: UInt64? = nil,
+        context: [UInt8]? = nil
+    ) {
+        self.data = data
+        self.wireLength = wireLength
+        self.ingressIfindex = ingressIfindex
+        self.timestamp = timestamp
+        self.context = context
+    }
+
+    /// The `__sk_buff` for `ctx_in`, or nil when the packet carries no metadata.
+    public var skbContext: [UInt8]? {
+        guard context != nil || wireLength != nil || ingressIfindex != nil || timestamp != nil else { return nil }
+        var bytes = Array((context ?? []).prefix(SKBContext.size))
+        bytes += Array(repeating: 0, count: SKBContext.size - bytes.count)
+        func put(_ value: UInt64, at offset: Int, size: Int) {
+            for index in 0..<size { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> UInt64(8 * index)) }
+        }
+        if let wireLength { put(UInt64(wireLength), at: 160, size: 4) }
+        if let ingressIfindex { put(UInt64(ingressIfindex), at: 36, size: 4) }
+        if let timestamp { put(timestamp, at: 152, size: 8) }
+        return bytes + (context.map { Array($0.dropFirst(SKBContext.size)) } ?? [])
+    }
+}
+
+/// A tracing event, turned into a context for the program that runs on it.
+public enum TraceEvent: Sendable, Hashable {
+    /// Entry to system call `number`: for a `syscalls/sys_enter_*` or
+    /// `raw_syscalls/sys_enter` tracepoint the record, for a `sys_enter` raw tracepoint
+    /// `(struct pt_regs *regs, long id)`.
+    case syscallEnter(number: Int32, arguments: [UInt64])
+    /// Return from system call `number`: `sys_exit_*` records, or a `sys_exit` raw
+    /// tracepoint's `(struct pt_regs *regs, long ret)`.
+    case syscallExit(number: Int32, returnValue: Int64)
+    /// A kprobe at the entry of a function called with these arguments.
+    case functionEntry(arguments: [UInt64])
+    /// A kretprobe: the function returned this value.
+    case functionReturn(UInt64)
+    /// A kprobe's registers, all of them.
+    case registers(PtRegs)
+    /// A raw tracepoint's arguments.
+    case rawArguments([UInt64])
 }
 
 /// The outcome of one run of one program.
 public struct ProgramRun: Sendable {
     public var execution: ExecutionResult
-    /// The packet or memory after the run (for XDP, what BPF_PROG_TEST_RUN returns:
-    /// metadata, then the packet).
+    /// The packet or memory after the run, as BPF_PROG_TEST_RUN returns it: for XDP the
+    /// metadata, then the packet; for tc the packet from the MAC header; for socket
+    /// filters and cgroup_skb 14 zero bytes, then the packet from the network header.
     public var dataOut: [UInt8]?
+    /// The `__sk_buff` BPF_PROG_TEST_RUN would return as `ctx_out`, when a context was passed in.
+    public var contextOut: [UInt8]?
+    /// What the return value means for the program's type; nil after a fault.
+    public var verdict: Verdict?
     public var printk: [String]
     public var events: [EventRecord]
     public var redirect: RedirectTarget?
+    /// Copies sent with `bpf_clone_redirect`.
+    public var clones: [SKBContext.Clone] = []
+    /// Set when the input was refused before the program ran, as BPF_PROG_TEST_RUN would
+    /// refuse it; the run did not happen.
+    public var refusal: InputRefusal?
     /// The C source line of the faulting instruction, when known.
     public var faultSourceLine: String?
     /// Why the requested engine did not run and the interpreter did, if that happened.
@@ -150,28 +234,25 @@ public final class Session {
         return index
     }
 
-    /// Runs program `index` once on `input`.
+    /// Runs program `index` once on `input`. An input the kernel's `BPF_PROG_TEST_RUN`
+    /// would refuse is refused here too (`ProgramRun.refusal`), and the program does not run.
     public func run(_ index: Int, input: ProgramInput) -> ProgramRun {
         let definition = definitions[index]
         machine.beginRun()
-        var arguments: [UInt64] = []
-        var xdp: XDPContext?
-        switch input {
-        case .memory(let bytes):
-            machine.context = nil
-            let address = machine.setInput(bytes ?? [])
-            arguments = bytes.map { [address, UInt64($0.count)] } ?? [0, 0]
-        case .packet(let bytes):
-            let context = (machine.context as? XDPContext) ?? XDPContext()
-            machine.context = context
-            context.load(packet: bytes, into: machine)
-            xdp = context
-            arguments = [XDPContext.contextAddress]
+        let prepared: PreparedInput
+        do {
+            prepared = try prepare(input, for: definition)
+        } catch {
+            return ProgramRun(
+                execution: ExecutionResult(returnValue: 0, instructionCount: 0, fault: nil), dataOut: nil,
+                contextOut: nil, verdict: nil, printk: [], events: [], redirect: nil, refusal: error)
         }
-        let (execution, fallback) = execute(index, arguments: arguments)
+        let (execution, fallback) = execute(index, arguments: prepared.arguments)
         var run = ProgramRun(
-            execution: execution, dataOut: xdp?.output ?? (input.isMemory ? machine.inputBytes : nil),
+            execution: execution, dataOut: prepared.dataOut(), contextOut: prepared.contextOut(),
+            verdict: execution.fault == nil ? Verdict(type: prepared.type, returnValue: execution.returnValue) : nil,
             printk: machine.printk, events: machine.drainEvents(), redirect: machine.redirect, fallback: fallback)
+        if let skb = machine.context as? SKBContext { run.clones = skb.clones }
         machine.printk.removeAll()
         machine.tracePipe.removeAll()
         if let fault = execution.fault, let line = definition.sourceLines[fault.pc] {
@@ -179,6 +260,99 @@ public final class Session {
             run.execution.fault?.sourceLine = line
         }
         return run
+    }
+
+    /// r1-r5 for a run, and how to read its results afterwards.
+    private struct PreparedInput {
+        var arguments: [UInt64]
+        /// The type whose verdict the return value is (XDP for an untyped program on a packet).
+        var type: ProgramType
+        var dataOut: () -> [UInt8]? = { nil }
+        var contextOut: () -> [UInt8]? = { nil }
+    }
+
+    private func prepare(_ input: ProgramInput, for definition: ProgramDefinition) throws(InputRefusal)
+        -> PreparedInput
+    {
+        let type = definition.type
+        switch input {
+        case .memory(let bytes):
+            machine.context = nil
+            resetLegacyLoads()
+            let address = machine.setInput(bytes ?? [])
+            return PreparedInput(
+                arguments: bytes.map { [address, UInt64($0.count)] } ?? [0, 0], type: type,
+                dataOut: { [machine] in bytes == nil ? nil : machine.inputBytes })
+        case .packet(let bytes):
+            return try preparePacket(Packet(bytes), type: type)
+        case .frame(let packet):
+            return try preparePacket(packet, type: type)
+        case .context(let bytes):
+            guard let kind = TracingContext.Kind(type) else {
+                throw InputRefusal(
+                    errno: 22, reason: "a \(type.kernelName) program takes a packet, not a raw context")
+            }
+            return prepareTracing(kind, bytes: bytes, type: type)
+        case .event(let event):
+            guard let kind = TracingContext.Kind(type) else {
+                throw InputRefusal(errno: 22, reason: "a \(type.kernelName) program does not run on tracing events")
+            }
+            let context = tracingContext(kind)
+            let bytes = try TraceContexts.bytes(
+                for: event, kind: kind, attachTarget: definition.attachTarget, context: context, machine: machine)
+            return prepareTracing(kind, bytes: bytes, type: type)
+        }
+    }
+
+    private func resetLegacyLoads() {
+        machine.legacyDataOffset = 0
+        machine.legacyNegativeOffsetLoad = nil
+    }
+
+    private func preparePacket(_ packet: Packet, type: ProgramType) throws(InputRefusal) -> PreparedInput {
+        if let kind = SKBContext.Kind(type) {
+            let context =
+                (machine.context as? SKBContext).flatMap { $0.kind == kind ? $0 : nil } ?? SKBContext(kind: kind)
+            machine.context = context
+            let contextIn = packet.skbContext
+            try context.load(
+                packet: packet.data, contextIn: contextIn, interfaces: machine.world.world.interfaces, machine: machine)
+            return PreparedInput(
+                arguments: [SKBContext.contextAddress], type: type, dataOut: { context.output },
+                contextOut: { contextIn.map(context.contextOut(from:)) })
+        }
+        guard type == .xdp || type == .unspec else {
+            throw InputRefusal(errno: 22, reason: "a \(type.kernelName) program does not run on packets")
+        }
+        resetLegacyLoads()
+        let context = (machine.context as? XDPContext) ?? XDPContext()
+        machine.context = context
+        context.ingressIfindex = packet.ingressIfindex ?? 1
+        context.load(packet: packet.data, into: machine)
+        return PreparedInput(arguments: [XDPContext.contextAddress], type: .xdp, dataOut: { context.output })
+    }
+
+    private func tracingContext(_ kind: TracingContext.Kind) -> TracingContext {
+        let context =
+            (machine.context as? TracingContext).flatMap { $0.kind == kind ? $0 : nil } ?? TracingContext(kind: kind)
+        machine.context = context
+        return context
+    }
+
+    private func prepareTracing(_ kind: TracingContext.Kind, bytes: [UInt8], type: ProgramType) -> PreparedInput {
+        let context = tracingContext(kind)
+        context.load(bytes, into: machine)
+        return PreparedInput(arguments: [TracingContext.contextAddress], type: type)
+    }
+
+    /// The input `bpfsim run` uses when none is given: for tracing programs a zeroed
+    /// context of the size the kernel would hand them (a syscall tracepoint's record
+    /// carries the syscall's number); nil when the size cannot be known (a tracepoint
+    /// other than the syscall ones needs its record given).
+    public func defaultInput(for index: Int) -> ProgramInput? {
+        let definition = definitions[index]
+        guard let kind = TracingContext.Kind(definition.type) else { return nil }
+        return TraceContexts.defaultInput(kind: kind, attachTarget: definition.attachTarget)
     }
 
     private func execute(_ index: Int, arguments: [UInt64]) -> (ExecutionResult, fallback: String?) {
@@ -202,12 +376,5 @@ public final class Session {
         interpreters[index] = interpreter
         let fallback = jitRefusals[index].map { "\($0); the interpreter ran it" }
         return (interpreter.run(arguments: arguments), engine == .jit ? fallback : nil)
-    }
-}
-
-extension ProgramInput {
-    var isMemory: Bool {
-        if case .memory = self { return true }
-        return false
     }
 }

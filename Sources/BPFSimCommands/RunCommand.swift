@@ -7,12 +7,18 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a program once.",
         discussion: """
-            PROGRAM is a BPF object file (the program's type comes from its section: an XDP program \
-            runs on the packet given with --data or --data-hex; a function in .text runs on flat \
-            memory), or assembly text (.s), raw 8-byte instructions (.bin) or a conformance test \
-            (.data, whose memory is used unless --mem or --mem-hex is given). Flat memory runs as \
-            the conformance suite does: r1 = the memory, r2 = its length; with --data an assembly \
-            program runs as XDP. Maps given with --map are available to `lddw map_idx N` (N counts \
+            PROGRAM is a BPF object file, or assembly text (.s), raw 8-byte instructions (.bin) or \
+            a conformance test (.data, whose memory is used unless --mem or --mem-hex is given). \
+            An object's program has the type its section gives it: XDP, tc (sched_cls, \
+            sched_act), socket filter and cgroup_skb programs run on the packet given with --data \
+            or --data-hex, as BPF_PROG_TEST_RUN runs them, with --ctx or --ctx-hex as the \
+            __sk_buff it takes as ctx_in (mark, priority, cb, ifindex, tstamp, wire_len, ...); \
+            tracepoint, raw_tracepoint and kprobe programs run on the context given with --ctx or \
+            --ctx-hex (a tracepoint record, raw tracepoint arguments, a struct pt_regs), or on a \
+            zeroed context of the size the kernel would give (a syscall tracepoint's record \
+            carries the syscall's number); a function in .text runs on flat memory. Flat memory \
+            runs as the conformance suite does: r1 = the memory, r2 = its length; with --data an \
+            assembly program runs as XDP, or as the type given with --type. Maps given with --map are available to `lddw map_idx N` (N counts \
             --map options from 0). A fault or a program that does not load exits with status 1. \
             --engine kernel runs an object's program in the running kernel (libbpf and \
             BPF_PROG_TEST_RUN; needs root or CAP_BPF), --compare interp,kernel (or --engine all) \
@@ -38,6 +44,18 @@ struct Run: ParsableCommand {
 
     @Option(name: .customLong("data-hex"), help: "The packet as hex bytes: run the program as XDP on it.")
     var dataHex: String?
+
+    @Option(help: "The context: an __sk_buff for packet programs (ctx_in), the whole context for tracing programs.")
+    var ctx: String?
+
+    @Option(name: .customLong("ctx-hex"), help: "The context as hex bytes.")
+    var ctxHex: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The type of an assembly program that runs on --data: xdp, sched_cls, sched_act, socket_filter, cgroup_skb.",
+            valueName: "type"))
+    var type: String?
 
     @Option(
         name: .customLong("map"),
@@ -87,6 +105,17 @@ struct Run: ParsableCommand {
         }
         if cpus < 1 || cpus > 1024 { throw ValidationError("--cpus must be between 1 and 1024") }
         if `repeat` < 1 { throw ValidationError("--repeat must be at least 1") }
+        if ctx != nil && ctxHex != nil { throw ValidationError("give one of --ctx, --ctx-hex") }
+        if (ctx != nil || ctxHex != nil) && (mem != nil || memHex != nil) {
+            throw ValidationError("--ctx is for packet and tracing programs, not flat memory")
+        }
+        if let type {
+            guard let known = ProgramType.allCases.first(where: { $0.kernelName == type }),
+                [.xdp, .schedCls, .schedAct, .socketFilter, .cgroupSkb].contains(known)
+            else {
+                throw ValidationError("--type takes xdp, sched_cls, sched_act, socket_filter or cgroup_skb")
+            }
+        }
         for spec in maps where MapSpec(commandLine: spec) == nil {
             throw ValidationError("'\(spec)' is not NAME:TYPE:KEY_SIZE:VALUE_SIZE:MAX_ENTRIES[:FLAGS]")
         }
@@ -123,50 +152,42 @@ struct Run: ParsableCommand {
         var definitions: [ProgramDefinition] = []
         var specs: [MapSpec] = []
         do {
-            let explicit: ProgramInput? =
-                if let mem { .memory(Array(try readFile(mem))) } else if let memHex {
-                    .memory(try parseHex(memHex))
-                } else if let data {
-                    .packet(Array(try readFile(data)))
-                } else if let dataHex { .packet(try parseHex(dataHex)) } else { nil }
+            let context: [UInt8]? =
+                if let ctx { Array(try readFile(ctx)) } else if let ctxHex { try parseHex(ctxHex) } else { nil }
+            let packet: [UInt8]? =
+                if let data { Array(try readFile(data)) } else if let dataHex { try parseHex(dataHex) } else { nil }
+            let memory: [UInt8]? =
+                if let mem { Array(try readFile(mem)) } else if let memHex { try parseHex(memHex) } else { nil }
             if BPFObject.isELF(try readFile(program)) {
                 let loaded = try BPFObject(path: program)
                 object = loaded
                 guard maps.isEmpty else {
                     throw CommandFailure("--map is for assembly programs; an object brings its own maps")
                 }
+                guard type == nil else {
+                    throw CommandFailure("--type is for assembly programs; an object's sections give types")
+                }
                 session = try Session(object: loaded, configuration: configuration)
                 index = try Self.choose(programName, in: session)
-                let type = session.definitions[index].type
-                switch type {
-                case .xdp:
-                    guard case .packet = explicit else {
-                        throw CommandFailure(
-                            "'\(session.definitions[index].name)' is an XDP program: give a packet with --data or --data-hex"
-                        )
-                    }
-                    input = explicit!
-                case .unspec:
-                    guard explicit == nil || !(explicit!.isPacket) else {
-                        throw CommandFailure(
-                            "'\(session.definitions[index].name)' is a plain function: give memory with --mem or --mem-hex"
-                        )
-                    }
-                    input = explicit ?? .memory(nil)
-                default:
-                    throw CommandFailure(
-                        "'\(session.definitions[index].name)' is a \(type.kernelName) program; bpfsim runs XDP programs and plain functions so far"
-                    )
-                }
+                input = try Self.input(
+                    for: session, index: index, packet: packet, context: context, memory: memory,
+                    memoryGiven: mem != nil || memHex != nil)
             } else {
                 if selection.backends.contains(.kernel) {
                     throw CommandFailure(
                         "the kernel engine runs BPF object files (clang -target bpf -c); \(program) is not one")
                 }
                 let file = try ProgramFile(path: program)
-                input = explicit ?? .memory(file.memory)
+                let packetType = type.flatMap { name in ProgramType.allCases.first { $0.kernelName == name } } ?? .xdp
+                if let packet {
+                    input = .frame(Packet(packet, context: context))
+                } else if context != nil {
+                    throw CommandFailure("--ctx needs a packet (--data or --data-hex) for an assembly program")
+                } else {
+                    input = .memory(memory ?? file.memory)
+                }
                 let definition = ProgramDefinition(
-                    name: URL(fileURLWithPath: program).lastPathComponent, type: input.isPacket ? .xdp : .unspec,
+                    name: URL(fileURLWithPath: program).lastPathComponent, type: packet != nil ? packetType : .unspec,
                     instructions: file.instructions)
                 definitions = [definition]
                 specs = maps.compactMap(MapSpec.init(commandLine:))
@@ -220,22 +241,12 @@ struct Run: ParsableCommand {
                 report.error = .init(kind: "load", code: "state", message: error.description)
             }
         }
-        report.insns = result.execution.instructionCount
-        if input.isPacket {
-            report.dataOut = result.dataOut.map(Hex.string)
-        } else if case .memory(let bytes) = input, bytes != nil {
-            report.memory = result.dataOut.map(Hex.string)
-        }
-        if !result.printk.isEmpty { report.printk = result.printk }
-        if !session.machine.maps.isEmpty { report.maps = MapDump.all(session.machine) }
-        if !result.events.isEmpty { report.events = result.events.map(RunReport.Event.init) }
-        report.redirect = result.redirect
-        if let fault = result.execution.fault {
+        if let refusal = result.refusal {
             report.error = .init(
-                kind: "fault", code: fault.code, message: fault.message, pc: fault.pc, instruction: fault.instruction)
-        } else {
-            report.retval = result.execution.returnValue
+                kind: "input", code: "refused", message: "\(program): the kernel would refuse this input: \(refusal)")
+            return report
         }
+        report.fill(from: result, input: input, maps: MapDump.all(session.machine))
         return report
     }
 }
@@ -271,22 +282,7 @@ extension Run {
             report.error = .init(kind: "run", code: "kernel_run", message: first.error ?? "the run failed")
             return report
         }
-        report.insns = result.execution.instructionCount
-        if input.isPacket {
-            report.dataOut = result.dataOut.map(Hex.string)
-        } else if case .memory(let bytes) = input, bytes != nil {
-            report.memory = result.dataOut.map(Hex.string)
-        }
-        if !result.printk.isEmpty { report.printk = result.printk }
-        if !first.maps.isEmpty { report.maps = first.maps }
-        if !result.events.isEmpty { report.events = result.events.map(RunReport.Event.init) }
-        report.redirect = result.redirect
-        if let fault = result.execution.fault {
-            report.error = .init(
-                kind: "fault", code: fault.code, message: fault.message, pc: fault.pc, instruction: fault.instruction)
-        } else {
-            report.retval = result.execution.returnValue
-        }
+        report.fill(from: result, input: input, maps: first.maps)
         return report
     }
 
@@ -302,10 +298,48 @@ extension Run {
     }
 }
 
-extension ProgramInput {
-    var isPacket: Bool {
-        if case .packet = self { return true }
-        return false
+extension Run {
+    /// The input for an object's program: a packet for packet types, a context (given or
+    /// a zeroed default) for tracing types, flat memory for plain functions.
+    static func input(
+        for session: Session, index: Int, packet: [UInt8]?, context: [UInt8]?, memory: [UInt8]?, memoryGiven: Bool
+    ) throws -> ProgramInput {
+        let definition = session.definitions[index]
+        let name = definition.name
+        let type = definition.type
+        switch type {
+        case .xdp, .schedCls, .schedAct, .socketFilter, .cgroupSkb:
+            guard let packet, !memoryGiven else {
+                throw CommandFailure(
+                    "'\(name)' is a \(type.kernelName) program: give a packet with --data or --data-hex")
+            }
+            if type == .xdp && context != nil {
+                throw CommandFailure("--ctx for XDP programs (an xdp_md) is not supported; give the packet alone")
+            }
+            return .frame(Packet(packet, context: context))
+        case .tracepoint, .rawTracepoint, .rawTracepointWritable, .kprobe:
+            guard packet == nil, !memoryGiven else {
+                throw CommandFailure(
+                    "'\(name)' is a \(type.kernelName) program: it runs on a context (--ctx or --ctx-hex), not a packet or memory"
+                )
+            }
+            if let context { return .context(context) }
+            guard let input = session.defaultInput(for: index) else {
+                throw CommandFailure(
+                    "'\(name)' is attached to tracepoint '\(definition.attachTarget ?? "")', whose record layout bpfsim does not know: give the record with --ctx or --ctx-hex (its layout is in /sys/kernel/tracing/events/\(definition.attachTarget ?? "...")/format)"
+                )
+            }
+            return input
+        case .unspec:
+            guard packet == nil, context == nil else {
+                throw CommandFailure("'\(name)' is a plain function: give memory with --mem or --mem-hex")
+            }
+            return .memory(memory)
+        default:
+            throw CommandFailure(
+                "'\(name)' is a \(type.kernelName) program; bpfsim runs XDP, tc, socket filter, cgroup_skb, tracepoint, raw_tracepoint and kprobe programs and plain functions"
+            )
+        }
     }
 }
 
@@ -319,8 +353,13 @@ struct RunReport: Encodable {
     var insns: UInt64?
     /// The input memory after the run, as hex, when there was memory.
     var memory: String?
-    /// The packet after the run (XDP: metadata, then the packet), as hex.
+    /// The packet after the run, as BPF_PROG_TEST_RUN returns it, as hex.
     var dataOut: String?
+    /// The __sk_buff BPF_PROG_TEST_RUN returns, when one was passed in.
+    var ctxOut: String?
+    /// What the return value means for the program's type (`XDP_PASS`, `TC_ACT_SHOT`, ...).
+    var verdict: String?
+    var clones: [Clone]?
     var printk: [String]?
     var maps: [String: MapDump]?
     var events: [Event]?
@@ -338,7 +377,8 @@ struct RunReport: Encodable {
     var notes: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case version, retval, insns, memory, dataOut = "data_out", printk, maps, events, redirect, error, engine
+        case version, retval, insns, memory, dataOut = "data_out", ctxOut = "ctx_out", verdict, clones, printk, maps,
+            events, redirect, error, engine
         case compared, divergence, notes, nanosecondsPerRun = "ns_per_run"
     }
 
@@ -358,6 +398,12 @@ struct RunReport: Encodable {
         }
     }
 
+    struct Clone: Encodable {
+        var ifindex: UInt32
+        var flags: UInt64
+        var data: String
+    }
+
     struct Event: Encodable {
         var map: String
         var kind: String
@@ -373,7 +419,8 @@ struct RunReport: Encodable {
     }
 
     struct ErrorReport: Encodable {
-        /// `load` (the program could not be read or validated) or `fault` (it stopped while running).
+        /// `load` (the program could not be read or validated), `input` (the kernel would
+        /// refuse the input) or `fault` (it stopped while running).
         var kind: String
         var code: String
         var message: String
@@ -383,6 +430,34 @@ struct RunReport: Encodable {
         var line: Int?
         /// `file.c:LINE` of the faulting instruction, when the object has line info.
         var source: String?
+    }
+
+    /// Fills in what a run produced (both the single-engine and the comparison paths).
+    mutating func fill(from result: ProgramRun, input: ProgramInput, maps: [String: MapDump]) {
+        insns = result.execution.instructionCount
+        if case .memory(let bytes) = input {
+            if bytes != nil { memory = result.dataOut.map(Hex.string) }
+        } else {
+            dataOut = result.dataOut.map(Hex.string)
+        }
+        ctxOut = result.contextOut.map(Hex.string)
+        if !result.clones.isEmpty {
+            clones = result.clones.map {
+                RunReport.Clone(ifindex: $0.target.index, flags: $0.target.flags, data: Hex.string($0.packet))
+            }
+        }
+        if !result.printk.isEmpty { printk = result.printk }
+        if !maps.isEmpty { self.maps = maps }
+        if !result.events.isEmpty { events = result.events.map(RunReport.Event.init) }
+        redirect = result.redirect
+        if let fault = result.execution.fault {
+            error = .init(
+                kind: "fault", code: fault.code, message: fault.message, pc: fault.pc, instruction: fault.instruction,
+                source: fault.sourceLine)
+        } else {
+            retval = result.execution.returnValue
+            verdict = result.verdict?.description
+        }
     }
 
     func printText() {
@@ -401,7 +476,7 @@ struct RunReport: Encodable {
         for line in printk ?? [] { print("printk: \(line)") }
         if let error {
             var text = "error: "
-            if error.kind == "load" {
+            if error.kind != "fault" {
                 text += error.message
             } else {
                 text += "instruction \(error.pc ?? 0)"
@@ -417,6 +492,7 @@ struct RunReport: Encodable {
         print(
             String(format: "r0 = 0x%016llx (%llu)", retval, retval)
                 + (Int64(bitPattern: retval) < 0 ? " (\(Int64(bitPattern: retval)) signed)" : ""))
+        if let verdict { print("verdict: \(verdict)") }
         if let insns { print("\(insns) instructions") }
         if let nanosecondsPerRun {
             var line = String(format: "%.1f ns per run", nanosecondsPerRun)
@@ -430,6 +506,8 @@ struct RunReport: Encodable {
                 "redirect: \(redirect.kind.rawValue) \(redirect.index)" + (redirect.map.map { " via map \($0)" } ?? ""))
         }
         if let dataOut { print("data_out: \(dataOut)") }
+        if let ctxOut { print("ctx_out: \(ctxOut)") }
+        for clone in clones ?? [] { print("clone to ifindex \(clone.ifindex): \(clone.data)") }
         for event in events ?? [] { print("\(event.kind) \(event.map): \(event.data)") }
         for (name, dump) in (maps ?? [:]).sorted(by: { $0.key < $1.key }) {
             print("map \(name): \(dump.entries.count) entr\(dump.entries.count == 1 ? "y" : "ies")")

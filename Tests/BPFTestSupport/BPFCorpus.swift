@@ -48,6 +48,14 @@ public enum BPFCorpus {
         return Array(try Data(contentsOf: file))
     }
 
+    /// `corpus/contexts`: programs for every program type's context, with kernel results.
+    public static let contextsDirectory = TestInputs.repository.appendingPathComponent("corpus/contexts")
+
+    /// A program of `corpus/contexts` (`source` with its `.c`), built with `-D` defines.
+    public static func contextObject(_ source: String, defines: [String] = []) throws -> String {
+        try compile(source: contextsDirectory.appendingPathComponent(source).path, defines: defines, debugInfo: true)
+    }
+
     /// `../shared/bench/progs`, when present.
     public static let benchDirectory: URL? = {
         guard let url = TestInputs.shared?.appendingPathComponent("bench/progs"),
