@@ -22,20 +22,9 @@ struct MapHelperTests {
         #expect(Self.caseNames.count >= 30)
     }
 
-    /// Cases bpfsim does not match yet: its LRU evicts strictly least-recently-used, while
-    /// the kernel's bpf_lru_list keeps active/inactive lists, reference bits and per-CPU
-    /// free lists (see docs/maps.md). Remove a name once it matches.
-    static let knownLRUDifferences: Set<String> = [
-        "lru-hash-evict-with-lookups.case", "lru-hash-larger.case", "lru-hash-no-common-lru.case",
-    ]
-
     @Test("a map and helper case behaves as the kernel did", arguments: caseNames, Engine.allCases)
     func kernelCase(_ name: String, _ engine: Engine) throws {
-        if Self.knownLRUDifferences.contains(name) {
-            withKnownIssue("bpfsim's LRU does not yet evict as the kernel's does") { try replay(name, engine) }
-        } else {
-            try replay(name, engine)
-        }
+        try replay(name, engine)
     }
 
     func replay(_ name: String, _ engine: Engine) throws {
