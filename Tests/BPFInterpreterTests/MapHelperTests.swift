@@ -48,6 +48,7 @@ struct MapHelperTests {
                 input = .memory(Array(expected.input.dropFirst(MapCase.ethernetHeaderLength)))
                 kernelDataOut = String(kernelDataOut.dropFirst(2 * MapCase.ethernetHeaderLength))
             }
+            session.machine.world.cpu = UInt32(expected.cpu)
             let run = session.run(0, input: input)
             let dataOut = run.dataOut.map(Hex.string) ?? ""
             #expect(run.execution.fault == nil, "\(place): \(run.execution.fault.map { "\($0)" } ?? "")")
@@ -105,6 +106,8 @@ struct MapHelperTests {
 struct MapCase {
     struct Run {
         var name: String
+        /// The CPU the run executes on.
+        var cpu = 0
         var input: [UInt8] = []
         var retval: UInt32 = 0
         var dataOut = ""
@@ -197,6 +200,11 @@ struct MapCase {
                 if raw.isEmpty || raw.hasPrefix("#") { continue }
                 let words = raw.split(separator: " ").map(String.init)
                 switch words[0] {
+                case "cpu":
+                    guard words.count == 2, let cpu = Int(words[1]), cpu >= 0, cpu < cpus else {
+                        throw fail("expected: cpu N, below the case's CPU count")
+                    }
+                    runs[runs.count - 1].cpu = cpu
                 case "input":
                     guard let bytes = Hex.bytes(words.count > 1 ? words[1] : "") else { throw fail("bad input hex") }
                     runs[runs.count - 1].input = bytes
