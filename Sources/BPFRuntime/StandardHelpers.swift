@@ -298,7 +298,7 @@ public enum StandardHelpers {
                 let cpu = Int(call.machine.world.cpu)
                 for entry in map.entries() {
                     entry.key.withUnsafeBytes { slot.copyMemory(from: $0.baseAddress!, byteCount: entry.key.count) }
-                    let value = entry.key.withUnsafeBytes { map.lookupElement($0.baseAddress!, cpu: cpu) }
+                    let value = entry.key.withUnsafeBytes { map.iterationValueAddress($0.baseAddress!, cpu: cpu) }
                     guard value != 0 else { continue }
                     visited += 1
                     let result = try call.invoke(

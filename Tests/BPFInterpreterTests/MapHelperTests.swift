@@ -22,20 +22,9 @@ struct MapHelperTests {
         #expect(Self.caseNames.count >= 30)
     }
 
-    /// Cases bpfsim does not match yet: its LRU evicts strictly least-recently-used, while
-    /// the kernel's bpf_lru_list keeps active/inactive lists, reference bits and per-CPU
-    /// free lists (see docs/maps.md). Remove a name once it matches.
-    static let knownLRUDifferences: Set<String> = [
-        "lru-hash-evict-with-lookups.case", "lru-hash-larger.case", "lru-hash-no-common-lru.case",
-    ]
-
     @Test("a map and helper case behaves as the kernel did", arguments: caseNames, Engine.allCases)
     func kernelCase(_ name: String, _ engine: Engine) throws {
-        if Self.knownLRUDifferences.contains(name) {
-            withKnownIssue("bpfsim's LRU does not yet evict as the kernel's does") { try replay(name, engine) }
-        } else {
-            try replay(name, engine)
-        }
+        try replay(name, engine)
     }
 
     func replay(_ name: String, _ engine: Engine) throws {
@@ -59,6 +48,7 @@ struct MapHelperTests {
                 input = .memory(Array(expected.input.dropFirst(MapCase.ethernetHeaderLength)))
                 kernelDataOut = String(kernelDataOut.dropFirst(2 * MapCase.ethernetHeaderLength))
             }
+            session.machine.world.cpu = UInt32(expected.cpu)
             let run = session.run(0, input: input)
             let dataOut = run.dataOut.map(Hex.string) ?? ""
             #expect(run.execution.fault == nil, "\(place): \(run.execution.fault.map { "\($0)" } ?? "")")
@@ -116,6 +106,8 @@ struct MapHelperTests {
 struct MapCase {
     struct Run {
         var name: String
+        /// The CPU the run executes on.
+        var cpu = 0
         var input: [UInt8] = []
         var retval: UInt32 = 0
         var dataOut = ""
@@ -208,6 +200,11 @@ struct MapCase {
                 if raw.isEmpty || raw.hasPrefix("#") { continue }
                 let words = raw.split(separator: " ").map(String.init)
                 switch words[0] {
+                case "cpu":
+                    guard words.count == 2, let cpu = Int(words[1]), cpu >= 0, cpu < cpus else {
+                        throw fail("expected: cpu N, below the case's CPU count")
+                    }
+                    runs[runs.count - 1].cpu = cpu
                 case "input":
                     guard let bytes = Hex.bytes(words.count > 1 ? words[1] : "") else { throw fail("bad input hex") }
                     runs[runs.count - 1].input = bytes

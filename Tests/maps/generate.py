@@ -25,7 +25,12 @@ Cases that need what load-run cannot do use the same file's bpf(2) functions dir
     with a small generated BTF and func_info, which the verifier requires for callbacks;
   * a ring buffer: after each run the generator mmaps the ring, reads the submitted
     records (skipping discarded ones) and advances the consumer position, as a user-space
-    reader would; bpfsim does the same after each run (Machine.drainEvents).
+    reader would; bpfsim does the same after each run (Machine.drainEvents);
+  * runs on another CPU (``cpu N`` in a run): the process is pinned to that CPU for the
+    run (LRU maps keep per-CPU lists);
+  * an LRU map with initial entries: the process is pinned to CPU 0 before the entries
+    are written, since an LRU update takes its element from the current CPU's lists
+    (load-run writes them before it pins).
 Each file's header says which way its values were obtained.
 
 Not covered, because the kernel cannot give a comparable answer: bpf_ktime_get_ns and
@@ -46,7 +51,8 @@ starting with ``-- `` open a section:
                            not use r1) and compares data_out from byte 14 on (the kernel
                            returns the Ethernet header zeroed).
   -- cpus N                the kernel's possible CPUs: per-CPU values list N values;
-                           bpfsim runs with World(cpuCount: N), on CPU 0.
+                           bpfsim runs with World(cpuCount: N), on CPU 0 unless a run
+                           says otherwise; initial entries are written on CPU 0.
   -- map NAME TYPE KEY_SIZE VALUE_SIZE MAX_ENTRIES FLAGS [frozen]
                            one per map, in index order (the program's
                            ``lddw %r1, map_idx N`` is the Nth, counting from 0); TYPE is
@@ -57,6 +63,7 @@ starting with ``-- `` open a section:
                            per-CPU map lists one value per CPU.
   -- asm                   the program, bpfsim's syntax, up to the next section.
   -- run NAME              one run, in order; its lines:
+       cpu N                 the CPU the run executes on (only when not 0)
        input HEX             the packet (xdp) or the input (socket)
        retval HEX            the kernel's retval (32 bits; bpfsim's r0 is cut to 32)
        data_out HEX          what BPF_PROG_TEST_RUN returned as data_out
@@ -142,7 +149,7 @@ class Case:
         self.name, self.title = name, title
         self.maps = maps
         self.asm = asm
-        self.runs = runs              # [(name, bytes)]
+        self.runs = [r if len(r) == 3 else (r[0], r[1], 0) for r in runs]   # [(name, bytes, cpu)]
         self.inits = list(inits)      # [(map name, key bytes, value bytes or [per-CPU values])]
         self.prog_type = prog_type
         self.notes = list(notes)
@@ -155,6 +162,11 @@ class Case:
             reasons.append("a callback (BTF func_info)")
         if any(m.type == "ringbuf" for m in self.maps):
             reasons.append("ring buffer records")
+        if any(cpu != 0 for _, _, cpu in self.runs):
+            reasons.append("runs on other CPUs")
+        lru = {m.name for m in self.maps if m.type.startswith("lru_")}
+        if any(name in lru for name, _, _ in self.inits):
+            reasons.append("an LRU map initialised on CPU 0")
         return reasons
 
 
@@ -451,6 +463,156 @@ def gen_array():
              notes=["index 1 starts with 0x100 on CPU 0 and 0x101 on CPU 1 (user-space update); runs are on CPU 0"]))
 
 
+# ---- LRU maps: several operations per run, and bulk operations -------------------------
+
+OP_READ_SAVED, OP_FOR_EACH = 10, 11
+SCRIPT_RECORD = 24
+
+
+SCRIPT_NAMES = {OP_UPDATE: "update", OP_LOOKUP: "lookup", OP_LOOKUP_PERCPU: "lookup_percpu", OP_DELETE: "delete",
+                OP_READ_SAVED: "read_saved", OP_FOR_EACH: "for_each"}
+
+
+def script_program(slots, percpu=False):
+    """An XDP program that applies up to `slots` operations to map 1 (u32 keys, u64 values)
+    in one run, in order, so that pointers from lookups can be read after later
+    operations.  Packet: `slots` records of 24 bytes: u8 op (0 = none), u8 pointer (0 or 1),
+    2 pad, u32 flags (or CPU), u32 key, 4 pad, u64 value.  Ops: update, lookup (keeps the
+    pointer in the record's pointer slot), lookup_percpu (per-CPU maps; keeps it too),
+    delete, read_saved (reads through the kept pointer), for_each (bpf_for_each_map_elem
+    with a callback that does nothing).  out[2j] = op j's result (lookups and read_saved:
+    1 = a value, 0 = none), out[2j+1] = the value read."""
+    a = Asm()
+    a.xdp_prologue(max(SCRIPT_RECORD * slots, 14))
+    a("stdw [%r10-16], 0", "stdw [%r10-24], 0")
+    for j in range(slots):
+        base = SCRIPT_RECORD * j
+        p = "s%d_" % j
+
+        def ptr(reg, off):
+            a("mov %s, %%r7" % reg, "add %s, %d" % (reg, base + off))
+
+        a("ldxb %%r1, [%%r7+%d]" % base, "mov %r9, 0", "mov %r8, 0")
+        for op, name in SCRIPT_NAMES.items():
+            if op != OP_LOOKUP_PERCPU or percpu:
+                a("jeq %%r1, %d, %s%s" % (op, p, name))
+        a("ja %sdone" % p)
+        a("%supdate:" % p, "lddw %r1, map_idx 1")
+        ptr("%r2", 8)
+        ptr("%r3", 16)
+        a("ldxw %%r4, [%%r7+%d]" % (base + 4), "call 2", "mov %r9, %r0", "ja %srecord" % p)
+        a("%slookup:" % p, "lddw %r1, map_idx 1")
+        ptr("%r2", 8)
+        a("call 1", "ja %sfound" % p)
+        if percpu:
+            a("%slookup_percpu:" % p, "lddw %r1, map_idx 1")
+            ptr("%r2", 8)
+            a("ldxw %%r3, [%%r7+%d]" % (base + 4), "call 195")
+        a("%sfound:" % p, "jeq %%r0, 0, %srecord" % p, "mov %r9, 1", "ldxdw %r8, [%r0+0]",
+          "ldxb %%r1, [%%r7+%d]" % (base + 1), "jeq %%r1, 1, %skeep_1" % p,
+          "stxdw [%r10-16], %r0", "ja %srecord" % p,
+          "%skeep_1:" % p, "stxdw [%r10-24], %r0", "ja %srecord" % p)
+        a("%sdelete:" % p, "lddw %r1, map_idx 1")
+        ptr("%r2", 8)
+        a("call 3", "mov %r9, %r0", "ja %srecord" % p)
+        a("%sread_saved:" % p, "ldxb %%r1, [%%r7+%d]" % (base + 1), "jeq %%r1, 1, %sread_1" % p,
+          "ldxdw %r1, [%r10-16]", "ja %sread" % p,
+          "%sread_1:" % p, "ldxdw %r1, [%r10-24]",
+          "%sread:" % p, "jeq %%r1, 0, %srecord" % p, "mov %r9, 1", "ldxdw %r8, [%r1+0]", "ja %srecord" % p)
+        a("%sfor_each:" % p, "lddw %r1, map_idx 1", "lddw %r2, func for_each_callback", "mov %r3, 0",
+          "mov %r4, 0", "call 164", "mov %r9, %r0")
+        a("%srecord:" % p)
+        a.record(2 * j, "%r9")
+        a.record(2 * j + 1, "%r8")
+        a("%sdone:" % p)
+    a("mov %r0, 2", "exit",
+      "# for_each_callback(map, key, value, ctx): visits every element",
+      "for_each_callback:", "mov %r0, 0", "exit")
+    return a.lines
+
+
+def script_run(steps, slots, cpu=0):
+    """steps: (op, key, value, flags, pointer) tuples (shorter ones padded with zeros)."""
+    data, words = b"", []
+    for step in steps:
+        op, key, value, flags, pointer = tuple(step) + (0,) * (5 - len(step))
+        data += bytes([op, pointer, 0, 0]) + u32(flags) + u32(key) + b"\0" * 4 + u64(value)
+        w = SCRIPT_NAMES[op]
+        if op in (OP_UPDATE, OP_LOOKUP, OP_LOOKUP_PERCPU, OP_DELETE):
+            w += " %d" % key
+        if op == OP_UPDATE:
+            w += "=0x%x" % value + ("" if flags == 0 else " " + FLAG_NAMES.get(flags, "flags 0x%x" % flags))
+        if op == OP_LOOKUP_PERCPU:
+            w += " cpu %d" % flags
+        if op in (OP_LOOKUP, OP_LOOKUP_PERCPU, OP_READ_SAVED):
+            w += " p%d" % pointer
+        words.append(w)
+    assert len(steps) <= slots
+    data += b"\0" * (SCRIPT_RECORD * slots - len(data))
+    return (", ".join(words) + (" (CPU %d)" % cpu if cpu else ""), data, cpu)
+
+
+def bulk_program():
+    """An XDP program that applies one operation to a range of u32 keys of map 1 with
+    bpf_loop.  Packet: u8 op (update, lookup, delete), 3 pad, u32 flags, u32 first key,
+    u32 count, u32 stride, 4 pad, u64 tag; key i is first + i * stride, its value tag +
+    key.  out[0] = bpf_loop's result, out[1] = the operations that succeeded (lookups:
+    found), out[2] = the last error, out[3] = the sum of the values found."""
+    a = Asm()
+    a.xdp_prologue(32)
+    # the callback's context: first, stride, flags, tag, op, ok, error, sum at r10-64..-8
+    a("ldxw %r1, [%r7+8]", "stxdw [%r10-64], %r1",
+      "ldxw %r1, [%r7+16]", "stxdw [%r10-56], %r1",
+      "ldxw %r1, [%r7+4]", "stxdw [%r10-48], %r1",
+      "ldxdw %r1, [%r7+24]", "stxdw [%r10-40], %r1",
+      "ldxb %r1, [%r7+0]", "stxdw [%r10-32], %r1",
+      "stdw [%r10-24], 0", "stdw [%r10-16], 0", "stdw [%r10-8], 0",
+      "ldxw %r1, [%r7+12]", "lddw %r2, func bulk_callback", "mov %r3, %r10", "add %r3, -64", "mov %r4, 0",
+      "call 181", "mov %r9, %r0")
+    a.record(0, "%r9")
+    for slot, off in ((1, -24), (2, -16), (3, -8)):
+        a("ldxdw %%r9, [%%r10%d]" % off)
+        a.record(slot, "%r9")
+    a("mov %r0, 2", "exit",
+      "# bulk_callback(index, ctx): one operation on key first + index * stride; returns 0",
+      "bulk_callback:",
+      "stxdw [%r10-24], %r2",
+      "ldxdw %r3, [%r2+8]", "mul %r1, %r3", "ldxdw %r3, [%r2+0]", "add %r1, %r3", "stxw [%r10-4], %r1",
+      "ldxdw %r3, [%r2+24]", "add %r3, %r1", "stxdw [%r10-16], %r3",
+      "ldxdw %r1, [%r2+32]",
+      "jeq %r1, 1, bulk_update", "jeq %r1, 2, bulk_lookup", "jeq %r1, 3, bulk_delete",
+      "mov %r0, 1", "exit",
+      "bulk_update:",
+      "ldxdw %r4, [%r2+16]", "lddw %r1, map_idx 1", "mov %r2, %r10", "add %r2, -4", "mov %r3, %r10",
+      "add %r3, -16", "call 2", "ja bulk_result",
+      "bulk_delete:",
+      "lddw %r1, map_idx 1", "mov %r2, %r10", "add %r2, -4", "call 3",
+      "bulk_result:",
+      "ldxdw %r2, [%r10-24]", "jne %r0, 0, bulk_error",
+      "ldxdw %r1, [%r2+40]", "add %r1, 1", "stxdw [%r2+40], %r1", "mov %r0, 0", "exit",
+      "bulk_error:",
+      "stxdw [%r2+48], %r0", "mov %r0, 0", "exit",
+      "bulk_lookup:",
+      "lddw %r1, map_idx 1", "mov %r2, %r10", "add %r2, -4", "call 1",
+      "ldxdw %r2, [%r10-24]", "jeq %r0, 0, bulk_missing",
+      "ldxdw %r1, [%r0+0]", "ldxdw %r3, [%r2+56]", "add %r3, %r1", "stxdw [%r2+56], %r3",
+      "ldxdw %r1, [%r2+40]", "add %r1, 1", "stxdw [%r2+40], %r1",
+      "bulk_missing:",
+      "mov %r0, 0", "exit")
+    return a.lines
+
+
+def bulk_run(op, first, count, stride=1, tag=0, flags=0, cpu=0):
+    data = bytes([op, 0, 0, 0]) + u32(flags) + u32(first) + u32(count) + u32(stride) + b"\0" * 4 + u64(tag)
+    keys = "keys %d..%d" % (first, first + (count - 1) * stride) + (" step %d" % stride if stride != 1 else "")
+    name = "%s %s" % (OP_NAMES[op], keys)
+    if op == OP_UPDATE:
+        name += " (value 0x%x + key)" % tag + ("" if flags == 0 else " " + FLAG_NAMES.get(flags, "0x%x" % flags))
+    if cpu:
+        name += " (CPU %d)" % cpu
+    return (name, data, cpu)
+
+
 def gen_lru():
     ops = [OP_UPDATE, OP_LOOKUP, OP_DELETE]
 
@@ -491,6 +653,178 @@ def gen_lru():
              [out_map(), Map("lru", "lru_percpu_hash", 4, 8, 4)],
              map_ops_program(4, 8, ops + [OP_LOOKUP_PERCPU]), runs,
              notes=["keys 1..4 inserted, 2 looked up, keys 5 and 6 inserted; then CPU 1's values read"]))
+
+
+    # ---- updates and failed updates in a full map -------------------------------------
+    runs = (inserts(range(1, 5)) + [op_run(OP_LOOKUP, k32(2))]
+            + [op_run(OP_UPDATE, k32(3), v64(0x333), BPF_ANY), op_run(OP_UPDATE, k32(4), v64(0x444), BPF_EXIST),
+               op_run(OP_UPDATE, k32(1), v64(0x111), BPF_NOEXIST), op_run(OP_UPDATE, k32(9), v64(0x999), BPF_EXIST),
+               op_run(OP_UPDATE, k32(5), v64(0x105), 3), op_run(OP_UPDATE, k32(5), v64(0x105), BPF_F_LOCK),
+               op_run(OP_STALE, k32(2), v64(0x222), BPF_ANY), op_run(OP_STALE, k32(4), v64(0x4444), BPF_EXIST),
+               op_run(OP_LOOKUP, k32(3)), op_run(OP_LOOKUP, k32(1))]
+            + inserts([5, 6]) + [op_run(OP_DELETE, k32(2)), op_run(OP_DELETE, k32(2))] + inserts([7, 8, 9])
+            + [op_run(OP_UPDATE, k32(9), v64(0x909), BPF_NOEXIST), op_run(OP_LOOKUP, k32(9))])
+    add(Case("lru-hash-full-updates", "BPF_MAP_TYPE_LRU_HASH (4 entries, common LRU): updates of existing keys in "
+             "a full map, updates that fail (BPF_NOEXIST on a key that exists, BPF_EXIST on one that does not: "
+             "the element is taken from the LRU first, so they still evict), invalid flags, a pointer kept "
+             "across an update, deletes",
+             [out_map(), Map("lru", "lru_hash", 4, 8, 4)], map_ops_program(4, 8, ops + [OP_STALE]), runs,
+             notes=["one operation per run, as in lru-hash-evict-*; stale: lookup -> p, update the key, read *p"]))
+
+    # ---- two CPUs: local free and pending lists, stealing -----------------------------
+    def on(cpu, run):
+        return run[:2] + (cpu,)
+
+    def on_cpus(runs):
+        """Names the CPU of runs not on CPU 0."""
+        return [(r[0] + (" (CPU %d)" % r[2] if len(r) > 2 and r[2] else ""),) + tuple(r[1:]) for r in runs]
+
+    runs = ([on(0, r) for r in inserts(range(1, 4))] + [on(1, r) for r in inserts(range(4, 7))]
+            + [on(1, op_run(OP_LOOKUP, k32(1))), on(0, op_run(OP_LOOKUP, k32(5)))]
+            + [on(0, r) for r in inserts([7, 8])] + [on(1, r) for r in inserts([9, 10, 11])]
+            + [on(1, op_run(OP_DELETE, k32(7))), on(0, op_run(OP_DELETE, k32(10)))]
+            + [on(1, r) for r in inserts([12, 13])] + [on(0, r) for r in inserts([14, 15, 16])]
+            + [on(1, op_run(OP_UPDATE, k32(16), v64(0x1616), BPF_ANY)), on(1, op_run(OP_LOOKUP, k32(14)))]
+            + [on(0, r) for r in inserts([17, 18, 19, 20])])
+    runs = on_cpus(runs)
+    add(Case("lru-hash-two-cpus", "BPF_MAP_TYPE_LRU_HASH (8 entries, common LRU) used from CPU 0 and CPU 1: "
+             "each CPU takes elements in batches onto its local free list, new elements stay on its pending "
+             "list until it next goes to the common list, and a CPU that finds nothing steals from the others",
+             [out_map(), Map("lru", "lru_hash", 4, 8, 8)], map_ops_program(4, 8, ops), runs,
+             notes=["one operation per run on the CPU the run names; a delete frees the element to the local "
+                    "free list of the CPU that took it"]))
+
+    runs = ([on(0, r) for r in inserts(range(1, 4))] + [on(1, r) for r in inserts(range(4, 8))]
+            + [on(0, op_run(OP_LOOKUP, k32(1))), on(1, op_run(OP_LOOKUP, k32(1)))]
+            + [on(0, r) for r in inserts([8, 9])] + [on(1, op_run(OP_DELETE, k32(2)))]
+            + [on(0, r) for r in inserts([10])] + [on(1, r) for r in inserts([11])]
+            + [on(0, op_run(OP_UPDATE, k32(10), v64(0x1010), BPF_ANY)), on(0, op_run(OP_UPDATE, k32(9), v64(0x909),
+                                                                                  BPF_EXIST))]
+            + [on(1, r) for r in inserts([12, 13])])
+    runs = on_cpus(runs)
+    add(Case("lru-hash-no-common-lru-two-cpus", "BPF_MAP_TYPE_LRU_HASH with BPF_F_NO_COMMON_LRU (5 entries, "
+             "rounded up to 6: 3 per CPU) used from CPU 0 and CPU 1: each CPU evicts from its own list only, "
+             "and a deleted element goes back to the list of the CPU that took it",
+             [out_map(), Map("lru", "lru_hash", 4, 8, 5, BPF_F_NO_COMMON_LRU)], map_ops_program(4, 8, ops), runs,
+             notes=["one operation per run on the CPU the run names"]))
+
+    runs = on_cpus([on(0, op_run(OP_UPDATE, k32(1), v64(0x101), BPF_ANY)),
+                    on(1, op_run(OP_UPDATE, k32(2), v64(0x102), BPF_ANY)), on(1, op_run(OP_LOOKUP, k32(2))),
+                    on(0, op_run(OP_UPDATE, k32(3), v64(0x103), BPF_ANY)), on(0, op_run(OP_DELETE, k32(3))),
+                    on(1, op_run(OP_UPDATE, k32(4), v64(0x104), BPF_ANY)),
+                    on(1, op_run(OP_UPDATE, k32(4), v64(0x444), BPF_EXIST)),
+                    on(1, op_run(OP_UPDATE, k32(5), v64(0x105), BPF_ANY)),
+                    on(1, op_run(OP_UPDATE, k32(5), v64(0x555), BPF_ANY)),
+                    on(0, op_run(OP_UPDATE, k32(5), v64(0x5555), BPF_NOEXIST)),
+                    on(0, op_run(OP_UPDATE, k32(6), v64(0x106), BPF_ANY)),
+                    on(1, op_run(OP_DELETE, k32(6))), on(1, op_run(OP_UPDATE, k32(7), v64(0x107), BPF_ANY)),
+                    on(0, op_run(OP_UPDATE, k32(8), v64(0x108), BPF_ANY))])
+    add(Case("lru-hash-one-entry-two-cpus", "BPF_MAP_TYPE_LRU_HASH with one entry, used from CPU 0 and CPU 1: the "
+             "only element sits on one CPU's lists, so the other CPU steals it (evicting its key); an update of "
+             "the existing key takes the element from the LRU first, evicting that very key, so BPF_EXIST fails "
+             "and BPF_NOEXIST succeeds",
+             [out_map(), Map("lru", "lru_hash", 4, 8, 1)], map_ops_program(4, 8, ops), runs,
+             notes=["one operation per run on the CPU the run names"]))
+
+    # ---- per-CPU values ------------------------------------------------------------------
+    pops = ops + [OP_LOOKUP_PERCPU]
+    runs = ([op_run(OP_UPDATE, k32(3), v64(0x30), BPF_ANY), op_run(OP_UPDATE, k32(4), v64(0x40), BPF_ANY),
+             op_run(OP_UPDATE, k32(1), v64(0x11), BPF_EXIST), op_run(OP_UPDATE, k32(2), v64(0x22), BPF_EXIST),
+             op_run(OP_UPDATE, k32(2), v64(0x23), BPF_ANY), op_run(OP_UPDATE, k32(3), v64(0x31), BPF_NOEXIST),
+             op_run(OP_LOOKUP_PERCPU, k32(4), flags=1), op_run(OP_LOOKUP_PERCPU, k32(1), flags=2)]
+            + [on(1, op_run(OP_UPDATE, k32(5), v64(0x51), BPF_ANY)), on(1, op_run(OP_UPDATE, k32(4), v64(0x41),
+                                                                                 BPF_EXIST))]
+            + [on(1, op_run(OP_LOOKUP, k32(4))), on(0, op_run(OP_UPDATE, k32(6), v64(0x60), BPF_ANY)),
+               on(0, op_run(OP_DELETE, k32(5))), on(1, op_run(OP_UPDATE, k32(7), v64(0x71), BPF_ANY)),
+               on(0, op_run(OP_UPDATE, k32(8), v64(0x80), BPF_ANY)), on(0, op_run(OP_UPDATE, k32(9), v64(0x90),
+                                                                                 BPF_ANY))])
+    runs = on_cpus(runs)
+    add(Case("lru-percpu-hash-updates", "BPF_MAP_TYPE_LRU_PERCPU_HASH (4 entries, common LRU): elements written "
+             "from user space, updates in place (BPF_EXIST takes no element from the LRU; BPF_ANY and BPF_NOEXIST "
+             "do, even for a key that exists, and may evict), bpf_map_lookup_percpu_elem, updates from CPU 1",
+             [out_map(), Map("lru", "lru_percpu_hash", 4, 8, 4)], map_ops_program(4, 8, pops), runs,
+             inits=[("lru", k32(1), [v64(0x100), v64(0x101)]), ("lru", k32(2), [v64(0x200), v64(0x201)])],
+             notes=["keys 1 and 2 written from user space on CPU 0 before the runs (0x100/0x101, 0x200/0x201)",
+                    "one operation per run on the CPU the run names; lookup_percpu: the CPU in the flags field"]))
+
+    runs = ([on(0, r) for r in inserts(range(1, 4))] + [on(1, r) for r in inserts(range(4, 7))]
+            + [on(0, op_run(OP_LOOKUP_PERCPU, k32(1), flags=1)), on(1, op_run(OP_UPDATE, k32(1), v64(0x1111),
+                                                                                 BPF_EXIST))]
+            + [on(0, r) for r in inserts([7, 8])] + [on(1, op_run(OP_UPDATE, k32(5), v64(0x555), BPF_ANY))]
+            + [on(1, r) for r in inserts([9])] + [on(0, op_run(OP_DELETE, k32(6)))]
+            + [on(1, r) for r in inserts([10, 11])])
+    runs = on_cpus(runs)
+    add(Case("lru-percpu-hash-no-common-lru", "BPF_MAP_TYPE_LRU_PERCPU_HASH with BPF_F_NO_COMMON_LRU (6 entries, "
+             "3 per CPU) used from CPU 0 and CPU 1",
+             [out_map(), Map("lru", "lru_percpu_hash", 4, 8, 6, BPF_F_NO_COMMON_LRU)],
+             map_ops_program(4, 8, pops), runs,
+             notes=["one operation per run on the CPU the run names; lookup_percpu: the CPU in the flags field"]))
+
+    # ---- which element is reused: pointers kept across operations ------------------------
+    U, L, D, R, F = OP_UPDATE, OP_LOOKUP, OP_DELETE, OP_READ_SAVED, OP_FOR_EACH
+    script_notes = ["up to 8 operations per run (packet: 24-byte records: op, pointer, flags, key, value); "
+                    "out[2j] = operation j's result (lookups and read_saved: 1 = a value), out[2j+1] = the value "
+                    "read",
+                    "lookup keeps the pointer in p0 or p1; read_saved reads through it; for_each: "
+                    "bpf_for_each_map_elem with a callback that does nothing (result: elements visited)"]
+    runs = [script_run([(U, 1, 0x101), (U, 2, 0x102), (U, 3, 0x103), (U, 4, 0x104)], 8),
+            script_run([(F,), (U, 5, 0x105), (L, 2)], 8),
+            script_run([(L, 2), (D, 2), (U, 6, 0x106), (R,)], 8),
+            script_run([(L, 6), (U, 6, 0x666), (R,), (L, 6, 0, 0, 1), (U, 3, 0x333), (R, 0, 0, 0, 1)], 8),
+            script_run([(L, 5), (U, 5, 0x555), (U, 7, 0x107), (R,)], 8),
+            script_run([(L, 7), (U, 7, 0x777, BPF_NOEXIST), (R,), (U, 8, 0x108), (R,)], 8),
+            script_run([(L, 8), (D, 8), (U, 9, 0x109), (R,)], 8, cpu=1),
+            script_run([(L, 9), (D, 9), (U, 10, 0x10a), (R,)], 8),
+            script_run([(F,), (U, 11, 0x10b), (U, 12, 0x10c), (U, 13, 0x10d)], 8)]
+    add(Case("lru-hash-element-reuse", "BPF_MAP_TYPE_LRU_HASH (4 entries, common LRU): which element a new key "
+             "gets, seen through a pointer from an earlier lookup in the same run (a deleted or replaced element "
+             "keeps its value until it is reused); bpf_for_each_map_elem does not mark elements as used",
+             [out_map(16), Map("lru", "lru_hash", 4, 8, 4)], script_program(8), runs, notes=script_notes))
+
+    runs = [script_run([(U, k, 0x100 + k) for k in range(1, 9)], 8),
+            script_run([(L, 1), (L, 2, 0, 0, 1), (D, 1), (D, 2), (U, 9, 0x109), (R,), (R, 0, 0, 0, 1)], 8),
+            script_run([(U, 10, 0x10a), (R,), (R, 0, 0, 0, 1), (L, 3), (L, 4, 0, 0, 1), (D, 4), (D, 3),
+                        (U, 11, 0x10b)], 8),
+            script_run([(R,), (R, 0, 0, 0, 1), (U, 12, 0x10c), (R,), (R, 0, 0, 0, 1)], 8),
+            script_run([(L, 5), (L, 6, 0, 0, 1), (D, 5), (D, 6), (U, 13, 0x10d), (R,), (R, 0, 0, 0, 1)], 8, cpu=1),
+            script_run([(U, 14, 0x10e), (R,), (R, 0, 0, 0, 1), (U, 15, 0x10f), (R,), (R, 0, 0, 0, 1)], 8, cpu=1),
+            script_run([(L, 7), (U, 7, 0x777), (U, 16, 0x110), (R,), (U, 17, 0x111), (R,)], 8)]
+    add(Case("lru-hash-element-reuse-batches", "BPF_MAP_TYPE_LRU_HASH (8 entries, common LRU: batches of 2): the "
+             "order in which freed elements come back, within a batch taken from the common free list and from "
+             "a CPU's local free list",
+             [out_map(16), Map("lru", "lru_hash", 4, 8, 8)], script_program(8), runs, notes=script_notes))
+
+    # ---- bulk: larger maps, batches of evictions --------------------------------------------
+    B_U, B_L, B_D = OP_UPDATE, OP_LOOKUP, OP_DELETE
+    runs = [bulk_run(B_U, 1, 40, tag=0x10000), bulk_run(B_L, 1, 10), bulk_run(B_U, 41, 5, tag=0x10000),
+            bulk_run(B_L, 3, 12, stride=3), bulk_run(B_U, 46, 20, tag=0x10000),
+            bulk_run(B_U, 66, 15, tag=0x20000, cpu=1), bulk_run(B_L, 1, 80), bulk_run(B_D, 50, 10, stride=2),
+            bulk_run(B_U, 81, 30, tag=0x30000, cpu=1), bulk_run(B_U, 1, 12, tag=0x40000, flags=BPF_NOEXIST),
+            bulk_run(B_U, 100, 8, tag=0x50000, flags=BPF_EXIST), bulk_run(B_L, 1, 120)]
+    add(Case("lru-hash-bulk-40", "BPF_MAP_TYPE_LRU_HASH (40 entries, common LRU: batches of 10 elements per CPU): "
+             "ranges of keys inserted, looked up and deleted in one run each, from CPU 0 and CPU 1",
+             [out_map(4), Map("lru", "lru_hash", 4, 8, 40)], bulk_program(), runs,
+             notes=["one bpf_loop per run over keys first + i * stride (packet: op, flags, first, count, stride, "
+                    "tag); values tag + key; out[0] = iterations, out[1] = operations that succeeded (lookups: "
+                    "found), out[2] = the last error, out[3] = the sum of the values found"]))
+
+    runs = [bulk_run(B_U, 1, 520, tag=0x100000), bulk_run(B_L, 1, 300, stride=2), bulk_run(B_U, 521, 100,
+                                                                                         tag=0x100000),
+            bulk_run(B_U, 621, 200, tag=0x200000), bulk_run(B_L, 400, 150),
+            bulk_run(B_U, 821, 260, tag=0x300000, cpu=1), bulk_run(B_L, 1, 1100)]
+    add(Case("lru-hash-bulk-520", "BPF_MAP_TYPE_LRU_HASH (520 entries, common LRU: batches of 128, the most a "
+             "rotation or shrink looks at)",
+             [out_map(4), Map("lru", "lru_hash", 4, 8, 520)], bulk_program(), runs,
+             notes=["as lru-hash-bulk-40"]))
+
+    runs = [bulk_run(B_U, 1, 32, tag=0x10000), bulk_run(B_U, 33, 32, tag=0x10000, cpu=1),
+            bulk_run(B_L, 1, 64, stride=3), bulk_run(B_U, 101, 10, tag=0x20000), bulk_run(B_L, 2, 20, stride=5),
+            bulk_run(B_U, 111, 20, tag=0x20000), bulk_run(B_U, 131, 40, tag=0x30000, cpu=1),
+            bulk_run(B_D, 1, 200, stride=1, cpu=1), bulk_run(B_U, 200, 40, tag=0x40000)]
+    add(Case("lru-hash-no-common-lru-bulk", "BPF_MAP_TYPE_LRU_HASH with BPF_F_NO_COMMON_LRU (64 entries, 32 per "
+             "CPU; each list evicts up to 4 at a time and looks at 4 nodes per rotation)",
+             [out_map(4), Map("lru", "lru_hash", 4, 8, 64, BPF_F_NO_COMMON_LRU)], bulk_program(), runs,
+             notes=["as lru-hash-bulk-40"]))
 
 
 def lpm_key(prefixlen, addr):
@@ -1268,7 +1602,7 @@ def run_load_run(oracle, case, tmp, cpus):
         f.write(text)
     seq = os.path.join(tmp, case.name + ".jsonl")
     with open(seq, "w") as f:
-        for name, data in case.runs:
+        for name, data, _ in case.runs:
             f.write(json.dumps({"name": name, "hex": data.hex()}) + "\n")
     cmd = [sys.executable, oracle, "load-run", "--prog-type", case.prog_type, "--asm", asm, "--data-seq", seq,
            "--json"]
@@ -1292,7 +1626,7 @@ def run_load_run(oracle, case, tmp, cpus):
         if "run_error" in run:
             raise SystemExit("%s: run %s: %s" % (case.name, run["name"], run["run_error"]))
         runs.append({"name": run["name"], "retval": run["retval"], "data_in": run["data_in"],
-                     "data_out": run["data_out"], "maps": run["maps"], "events": {}})
+                     "data_out": run["data_out"], "maps": run["maps"], "events": {}, "cpu": 0})
     return r["possible_cpus"], runs, "kernel_oracle.py load-run --prog-type %s --data-seq" % case.prog_type
 
 
@@ -1408,6 +1742,8 @@ def run_direct(oracle, case, cpus):
         for s in specs:
             s.create()
         fds = {m.name: s.fd for m, s in zip(case.maps, specs)}
+        if ko.pin_to_cpu(0) != 0:
+            raise SystemExit("%s: cannot pin to CPU 0" % case.name)
         for name, key, value in case.inits:
             ko.map_update(fds[name], key, init_value(byname[name], value, cpus))
         for m in case.maps:
@@ -1427,15 +1763,15 @@ def run_direct(oracle, case, cpus):
         prog_type = ko._prog_type(case.prog_type)
         fd = direct_load(ko, bytes(insns), prog_type, [s.fd for s in specs], btf, func_info)
         rings = {m.name: RingReader(fds[m.name], m.max_entries) for m in case.maps if m.type == "ringbuf"}
-        if ko.pin_to_cpu(0) != 0:
-            raise SystemExit("%s: cannot pin to CPU 0" % case.name)
         dump = [(m.name, s.fd, s.type, s.key_size, s.value_size) for m, s in zip(case.maps, specs)]
         runs = []
-        for name, data in case.runs:
+        for name, data, cpu in case.runs:
+            if ko.pin_to_cpu(cpu) != cpu:
+                raise SystemExit("%s: cannot pin to CPU %d" % (case.name, cpu))
             r = ko.prog_test_run(fd, data)
             events = {n: ring.drain() for n, ring in rings.items()}
             runs.append({"name": name, "retval": r["retval"], "data_in": data.hex(), "data_out": r["data_out"].hex(),
-                         "maps": ko.dump_maps(dump), "events": events})
+                         "maps": ko.dump_maps(dump), "events": events, "cpu": cpu})
         for ring in rings.values():
             ring.close()
         os.close(fd)
@@ -1443,8 +1779,8 @@ def run_direct(oracle, case, cpus):
         for s in specs:
             if s.fd is not None:
                 os.close(s.fd)
-    how = ("kernel_oracle.py's bpf(2) functions (as load-run --data-seq: BPF_PROG_TEST_RUN pinned to CPU 0, maps "
-           "dumped after each run), directly, for %s" % " and ".join(case.needs_direct()))
+    how = ("kernel_oracle.py's bpf(2) functions (as load-run --data-seq: BPF_PROG_TEST_RUN pinned to CPU 0 unless "
+           "a run says otherwise, maps dumped after each run), directly, for %s" % " and ".join(case.needs_direct()))
     return runs, how
 
 
@@ -1456,8 +1792,9 @@ def render(case, cpus, runs, how, date):
     out = ["# bpfsim map and helper test, generated by Tests/maps/generate.py (do not edit by hand).",
            "# %s" % case.title]
     out += ["#   %s" % n for n in case.notes]
-    out.append("# expected values: Linux %s (%d possible CPUs, runs pinned to CPU 0) via %s, %s"
-               % (platform.release(), cpus, how, date))
+    pinned = "runs pinned to CPU 0" if all(r["cpu"] == 0 for r in runs) else "runs pinned to the CPU they name"
+    out.append("# expected values: Linux %s (%d possible CPUs, %s) via %s, %s"
+               % (platform.release(), cpus, pinned, how, date))
     out.append("-- program %s" % case.prog_type)
     out.append("-- cpus %d" % cpus)
     for m in case.maps:
@@ -1472,6 +1809,8 @@ def render(case, cpus, runs, how, date):
     out += case.asm
     for run in runs:
         out.append("-- run %s" % run["name"])
+        if run["cpu"]:
+            out.append("cpu %d" % run["cpu"])
         out.append("input %s" % run["data_in"])
         out.append("retval 0x%x" % run["retval"])
         out.append("data_out %s" % run["data_out"])

@@ -94,6 +94,10 @@ open class BPFMap {
     /// per-CPU maps), or 0.
     open func lookupElement(_ key: UnsafeRawPointer, cpu: Int) -> UInt64 { 0 }
 
+    /// The value address `bpf_for_each_map_elem` passes for `key`: as `lookupElement`,
+    /// without what a program's lookup does besides (an LRU map's reference bit).
+    open func iterationValueAddress(_ key: UnsafeRawPointer, cpu: Int) -> UInt64 { lookupElement(key, cpu: cpu) }
+
     /// `bpf_map_update_elem`.
     open func updateElement(_ key: UnsafeRawPointer, _ value: UnsafeRawPointer, flags: UInt64, cpu: Int) -> UInt64 {
         MapError.invalid("\(type.kernelName) maps cannot be updated by programs").helperReturn
