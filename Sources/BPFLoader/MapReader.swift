@@ -274,7 +274,9 @@ struct MapReader {
             let slotOffset = relocation.offset - slotMap.variableOffset - slotMap.valuesOffset
             guard slotOffset % 8 == 0 else { throw fail("offset \(relocation.offset) is not a slot", map: spec.name) }
             let slot = slotOffset / 8
-            guard slot < UInt64(spec.maxEntries) else {
+            // The slot is an index for arrays (libbpf's update fails past max_entries) and a
+            // key for a hash of maps, which any u32 may be.
+            guard spec.type == .hashOfMaps || slot < UInt64(spec.maxEntries) else {
                 throw fail("slot \(slot) is beyond max_entries \(spec.maxEntries)", map: spec.name)
             }
             let value: Int
