@@ -142,7 +142,20 @@ public enum StandardHelpers {
                 guard let perf = call.machine.map(at: call.r2) as? PerfEventArrayMap else {
                     throw call.fault("R2 is not a perf event array")
                 }
-                let data = try call.read(call.r4, count: Int(call.r5))
+                // For packet programs, bits 32-51 of the flags ask for that many bytes of the
+                // packet after the data (BPF_F_CTXLEN_MASK); more than the packet has is -EFAULT.
+                let contextLength = Int((call.r3 >> 32) & 0xfffff)
+                var packet: [UInt8] = []
+                if let xdp = call.machine.context as? XDPContext {
+                    packet = xdp.packet
+                } else if let skb = call.machine.context as? SKBContext {
+                    packet = Array(UnsafeRawBufferPointer(start: skb.buffer + skb.data, count: skb.tail - skb.data))
+                } else if contextLength > 0 {
+                    return einval
+                }
+                guard call.r3 & ~UInt64(0xffff_ffff | (0xfffff << 32)) == 0 else { return einval }
+                guard contextLength <= packet.count else { return efault }
+                let data = try call.read(call.r4, count: Int(call.r5)) + packet.prefix(contextLength)
                 return perf.output(data, flags: call.r3, cpu: Int(call.machine.world.cpu))
             },
         ]

@@ -18,6 +18,10 @@ public struct World: Sendable, Hashable {
     public var numaNode: UInt32
     /// The task `bpf_get_current_*` see.
     public var task: EmulatedTask
+    /// Whether every perf event array starts with a reader at every index, as a tool that
+    /// opened one perf event per CPU has; false leaves them empty, as under
+    /// BPF_PROG_TEST_RUN, so output fails with -ENOENT until user space adds one.
+    public var perfEventReaders: Bool = true
     /// The network devices a packet may arrive on or be redirected to, by ifindex. The
     /// default is the loopback device alone, which is where `BPF_PROG_TEST_RUN` puts a
     /// packet unless its context names another device.

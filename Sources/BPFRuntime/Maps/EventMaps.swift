@@ -1,6 +1,8 @@
-/// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`: one perf buffer per CPU index. bpfsim assumes a
-/// reader is attached at every index (as a user-space tool that opened one perf event
-/// per CPU would have), and collects records per CPU.
+/// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`: one perf buffer per index, usually one per CPU. An
+/// index has a reader when user space put a perf event there; with
+/// `World.perfEventReaders` (the default) bpfsim attaches one at every index, as a tool
+/// that opened a perf event per CPU would. Output to an index with no reader fails with
+/// -ENOENT, as in the kernel (and as under BPF_PROG_TEST_RUN, where nothing is attached).
 final class PerfEventArrayMap: BPFMap {
     struct Record: Sendable, Hashable {
         var cpu: Int
@@ -8,6 +10,8 @@ final class PerfEventArrayMap: BPFMap {
     }
 
     private(set) var pending: [Record] = []
+    /// Indices with a reader.
+    private var readers: Set<Int> = []
 
     required init(spec: MapSpec, index: Int, machine: Machine) throws(MapError) {
         guard spec.keySize == 4, spec.valueSize == 4 else {
@@ -17,6 +21,7 @@ final class PerfEventArrayMap: BPFMap {
         // libbpf sizes a perf event array with max_entries 0 to the number of CPUs.
         if spec.maxEntries == 0 { spec.maxEntries = machine.world.world.cpuCount }
         try super.init(spec: spec, index: index, machine: machine)
+        if machine.world.world.perfEventReaders { readers = Set(0..<spec.maxEntries) }
     }
 
     /// `bpf_perf_event_output`: flags' low 32 bits are the index, or BPF_F_CURRENT_CPU.
@@ -27,8 +32,23 @@ final class PerfEventArrayMap: BPFMap {
         }
         let index = indexField == 0xffff_ffff ? cpu : Int(indexField)
         guard index < maxEntries else { return MapError.tooBig("index \(index) is beyond max_entries").helperReturn }
+        guard readers.contains(index) else { return MapError.notFound("no perf event at index \(index)").helperReturn }
         pending.append(Record(cpu: index, data: data))
         return 0
+    }
+
+    /// User space puts a perf event at an index (any 4-byte value stands for its fd).
+    override func update(key: [UInt8], value: [UInt8], flags: UInt64) throws(MapError) {
+        try checkUserKey(key)
+        let index = Int(key[0]) | Int(key[1]) << 8 | Int(key[2]) << 16 | Int(key[3]) << 24
+        guard index < maxEntries else { throw .tooBig("index \(index) is beyond max_entries") }
+        readers.insert(index)
+    }
+
+    override func delete(key: [UInt8]) throws(MapError) {
+        try checkUserKey(key)
+        let index = Int(key[0]) | Int(key[1]) << 8 | Int(key[2]) << 16 | Int(key[3]) << 24
+        guard readers.remove(index) != nil else { throw .notFound() }
     }
 
     func drain() -> [Record] {
