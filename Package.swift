@@ -33,6 +33,9 @@ let package = Package(
         // libelf, reached only through BPFLoader; no Elf* leaves that target.
         .systemLibrary(name: "CLibELF", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
 
+        // A static verifier: predicts the kernel verifier's verdict and explains refusals.
+        .target(name: "BPFVerifier", dependencies: ["BPFCore", "BPFRuntime"]),
+
         // Clang-compiled BPF ELF objects to programs and map specs: BTF and legacy maps,
         // global data, relocations, subprograms, BTF line info.
         .target(name: "BPFLoader", dependencies: ["BPFCore", "BPFRuntime", "CLibELF"]),
