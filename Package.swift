@@ -28,7 +28,8 @@ let package = Package(
         .target(name: "BPFInterpreter", dependencies: ["BPFCore", "BPFRuntime"]),
 
         // The facade users import: load a program, pick an engine, run, compare.
-        .target(name: "BPFSim", dependencies: ["BPFCore", "BPFRuntime", "BPFInterpreter", "BPFLoader"]),
+        .target(
+            name: "BPFSim", dependencies: ["BPFCore", "BPFRuntime", "BPFInterpreter", "BPFLoader", "BPFVerifier"]),
 
         // libelf, reached only through BPFLoader; no Elf* leaves that target.
         .systemLibrary(name: "CLibELF", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),

@@ -8,7 +8,7 @@ public struct BPFSimCommand: ParsableCommand {
         commandName: "bpfsim",
         abstract: "Run eBPF programs in user space, with no root and no kernel.",
         version: BPFSimVersion.string,
-        subcommands: [Run.self, Assemble.self, Disassemble.self, Inspect.self, Conformance.self]
+        subcommands: [Run.self, Verify.self, Assemble.self, Disassemble.self, Inspect.self, Conformance.self]
     )
 
     public init() {}

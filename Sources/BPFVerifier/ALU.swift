@@ -569,6 +569,8 @@ extension Analysis {
         let pointerIsDestination = destination.type != .scalar
         let pointer = pointerIsDestination ? destination : source
         let offsetReg = pointerIsDestination ? source : destination
+        let scalarRegister = pointerIsDestination ? srcRegister : dst
+        if scalarRegister >= 0 { markPrecise(&state, registers: 1 << UInt16(scalarRegister)) }
         if is32 {
             if case .sub = op, options.privileged {
                 state.regs[dst] = .unknownScalar()

@@ -100,25 +100,28 @@ final class Analysis {
             try checkRegisterReadable(state, Int(insn.src), at: index)
             try checkWritableRegister(Int(insn.dst), at: index)
             let signExtend = insn.operation == .ldxsb || insn.operation == .ldxsh || insn.operation == .ldxsw
+            let slot = stackSlot(state, register: Int(insn.src), offset: Int(insn.offset))
             try checkMemoryAccess(
                 &state, register: Int(insn.src), offset: Int(insn.offset), size: spec.accessSize, write: false,
                 valueRegister: Int(insn.dst), signExtend: signExtend, at: index)
-            record(&state, index, register: Int(insn.dst))
+            record(&state, index, register: Int(insn.dst), stack: slot)
             index += 1
         case .storeImmediate:
             try checkRegisterReadable(state, Int(insn.dst), at: index)
+            let slot = stackSlot(state, register: Int(insn.dst), offset: Int(insn.offset))
             try checkMemoryAccess(
                 &state, register: Int(insn.dst), offset: Int(insn.offset), size: spec.accessSize, write: true,
                 valueRegister: -1, storedImmediate: insn.immediate, at: index)
-            record(&state, index, register: -1)
+            record(&state, index, register: -1, stack: slot)
             index += 1
         case .storeRegister, .storeRelease:
             try checkRegisterReadable(state, Int(insn.src), at: index)
             try checkRegisterReadable(state, Int(insn.dst), at: index)
+            let slot = stackSlot(state, register: Int(insn.dst), offset: Int(insn.offset))
             try checkMemoryAccess(
                 &state, register: Int(insn.dst), offset: Int(insn.offset), size: spec.accessSize, write: true,
                 valueRegister: Int(insn.src), at: index)
-            record(&state, index, register: -1)
+            record(&state, index, register: -1, stack: slot)
             index += 1
         case .atomic:
             try checkAtomic(&state, insn, spec, at: index)
@@ -164,11 +167,21 @@ final class Analysis {
         return false
     }
 
-    func record(_ state: inout VerifierState, _ index: Int, register: Int, taken: Bool? = nil) {
+    func record(_ state: inout VerifierState, _ index: Int, register: Int, taken: Bool? = nil, stack: (Int, Int)? = nil) {
         let frame = state.currentFrame
         let value = register >= 0 ? state.frames[frame].regs[register] : nil
         state.path = PathNode(
-            instruction: index, register: register, frame: frame, value: value, taken: taken, previous: state.path)
+            instruction: index, register: register, frame: frame, value: value, taken: taken, previous: state.path,
+            stackSlot: stack?.1 ?? -1, stackFrame: stack?.0 ?? 0)
+    }
+
+    /// The stack slot a load or store through `register` at `offset` reaches, when fixed.
+    func stackSlot(_ state: VerifierState, register: Int, offset: Int) -> (Int, Int)? {
+        let base = state.regs[register]
+        guard base.type == .stack, base.varOff.isConstant else { return nil }
+        let off = offset + Int(base.offset) + Int(Int64(bitPattern: base.varOff.value))
+        guard off < 0 && off >= -512 else { return nil }
+        return (frameIndex(state, base), (-off - 1) / 8)
     }
 
     func pushBranch(_ state: VerifierState, at index: Int, from: Int, taken: Bool) throws(VerifierError) {
@@ -212,6 +225,7 @@ final class Analysis {
                 throw Rejections.stackPointerToCaller(at: at)
             }
             if callee.isCallback {
+                markPrecise(&state, registers: 1)
                 if r0.type != .scalar || r0.smin < 0 || r0.smax > 1 {
                     throw Rejections.callbackReturn(Self.describeScalar(r0, range: "[0, 1]"), at: at)
                 }
@@ -236,6 +250,7 @@ final class Analysis {
             throw Rejections.referenceLeak(leaks, prefix: "BPF_EXIT instruction in main prog", at: at)
         }
         try checkRegisterReadable(state, 0, at: at)
+        if returnRange != nil { markPrecise(&state, registers: 1) }
         try checkReturnValue(state.regs[0], at: at)
         return true
     }
@@ -247,16 +262,18 @@ final class Analysis {
     }
 
     /// The return values some program types must keep to (`check_return_code`).
-    func checkReturnValue(_ r0: RegisterState, at index: Int) throws(VerifierError) {
-        let range: (Int64, Int64)?
+    var returnRange: (Int64, Int64)? {
         switch type {
-        case .cgroupSkb: range = (0, 3)
-        case .cgroupSock, .sockOps, .cgroupDevice, .cgroupSysctl, .cgroupSockopt, .cgroupSockAddr: range = (0, 1)
-        case .skLookup: range = (0, 1)
-        case .netfilter: range = (0, 1)
-        default: range = nil
+        case .cgroupSkb: (0, 3)
+        case .cgroupSock, .sockOps, .cgroupDevice, .cgroupSysctl, .cgroupSockopt, .cgroupSockAddr: (0, 1)
+        case .skLookup: (0, 1)
+        case .netfilter: (0, 1)
+        default: nil
         }
-        guard let (low, high) = range else { return }
+    }
+
+    func checkReturnValue(_ r0: RegisterState, at index: Int) throws(VerifierError) {
+        guard let (low, high) = returnRange else { return }
         if r0.type != .scalar {
             throw Rejections.returnValue("is not a known value (\(r0.typeName))", at: index)
         }

@@ -63,6 +63,7 @@ extension Analysis {
             break
         }
         var callbackState: VerifierState? = nil
+        if id == 181 { markPrecise(&state, registers: 1 << 1) }
         if let callback = meta.callback {
             if !options.hasFunctionInfo { throw Rejections.missingFuncInfo(at: index) }
             // The callback runs in a new frame; the caller goes on after the call too (as
@@ -199,8 +200,12 @@ extension Analysis {
             guard let map = meta.map else { throw Rejections.make("helper_argument", "invalid map_ptr to access map->key", at: index, "The map argument must come first.") }
             try checkPacketHelperAccess(reg, at: index)
             try checkHelperMemory(&state, register: register, size: maps[map].keySize, write: false, zeroSizeAllowed: false, at: index)
-            if reg.type == .stack && reg.varOff.isConstant {
-                meta.constantKey = constantStackValue(state, reg, size: maps[map].keySize)
+            let info = maps[map]
+            if reg.type == .stack && reg.varOff.isConstant && (info.type == .array || info.type == .percpuArray) {
+                meta.constantKey = constantStackValue(state, reg, size: info.keySize)
+                if meta.constantKey != nil, let slot = stackSlot(state, register: register, offset: 0) {
+                    markPrecise(&state, registers: 0, slots: [slot])
+                }
             }
         case .mapValue(let uninit):
             guard isMemory(reg) && reg.type != .memory && reg.type != .ringbufMemory else { try expect(keyTypes) }
@@ -216,6 +221,7 @@ extension Analysis {
             try checkPacketHelperAccess(reg, at: index)
         case .size(let zeroAllowed):
             guard reg.type == .scalar else { try expect(["scalar"]) }
+            markPrecise(&state, registers: 1 << UInt16(register))
             meta.sizeMax = reg.umax
             if reg.smin < 0 { throw Rejections.sizeNegative(register, at: index) }
             if reg.umin == 0 && !zeroAllowed { throw Rejections.zeroSize(register, umin: reg.umin, umax: reg.umax, at: index) }
@@ -250,6 +256,7 @@ extension Analysis {
         case .allocationSize:
             guard reg.type == .scalar else { try expect(["scalar"]) }
             if !reg.varOff.isConstant { throw Rejections.notConstant(register, at: index) }
+            markPrecise(&state, registers: 1 << UInt16(register))
             meta.allocationSize = Int32(truncatingIfNeeded: reg.varOff.value)
         case .long:
             guard isMemory(reg) && reg.type != .memory && reg.type != .ringbufMemory else { try expect(keyTypes) }

@@ -87,6 +87,12 @@ extension Analysis {
         }
         let sameRegister = usesRegister && insn.src == insn.dst
         let prediction = branchTaken(dstReg, srcReg, condition, is32: is32, same: sameRegister)
+        if prediction >= 0 {
+            var precise: UInt16 = 0
+            if dstReg.type == .scalar { precise |= 1 << UInt16(dst) }
+            if usesRegister && srcReg.type == .scalar { precise |= 1 << UInt16(insn.src) }
+            if precise != 0 { markPrecise(&state, registers: precise) }
+        }
         if prediction == 1 {
             record(&state, at, register: -1, taken: true)
             index = target

@@ -56,6 +56,7 @@ extension Analysis {
             }
             if statesEqual(checkpoint.state, state, at: index, exact: false) {
                 checkpoint.hits += 1
+                propagatePrecision(from: checkpoint.state, to: &state)
                 return true
             }
             checkpoint.misses += 1
@@ -72,7 +73,7 @@ extension Analysis {
         var saved = state
         saved.path = nil
         saved.parent = nil
-        let checkpoint = Checkpoint(state: saved, parent: state.parent, instruction: index)
+        let checkpoint = Checkpoint(state: saved, parent: state.parent, instruction: index, pathNode: state.path)
         explored[index].append(checkpoint)
         state.parent = checkpoint
         storedStates += 1
@@ -132,6 +133,8 @@ extension Analysis {
         b.id = 0
         a.refObjID = 0
         b.refObjID = 0
+        a.precise = false
+        b.precise = false
         return a == b && ids.check(old.id, current.id) && ids.check(old.refObjID, current.refObjID)
     }
 
@@ -144,6 +147,7 @@ extension Analysis {
         }
         switch old.type {
         case .scalar:
+            if !old.precise { return true }
             return ids.checkScalar(old.id, current.id) && rangeWithin(old, current) && old.varOff.contains(current.varOff)
         case .mapValue, .mapKey, .memory, .ringbufMemory:
             return old.offset == current.offset && old.aux == current.aux && rangeWithin(old, current)

@@ -95,6 +95,9 @@ struct RegisterState: Hashable, Sendable {
     var aux: Int32 = 0
     /// Stack pointers: the frame they point into.
     var frame: UInt8 = 0
+    /// A scalar whose exact bounds matter to some later check (`precise`): only these are
+    /// compared when pruning; others match any scalar.
+    var precise = false
 
     static let notInitialized = RegisterState()
 

@@ -104,17 +104,21 @@ struct VerifierState: Sendable {
 /// paths below it still being explored; a state with paths pending is on the current
 /// path (or a sibling's), so reaching it again with the same state is an infinite loop.
 final class Checkpoint: @unchecked Sendable {
-    let state: VerifierState
+    var state: VerifierState
     let parent: Checkpoint?
     let instruction: Int
+    /// The last step of the path when the state was saved: where, walking a path back,
+    /// this checkpoint sits (for precision marks).
+    let pathNode: PathNode?
     var branches = 1
     var hits = 0
     var misses = 0
 
-    init(state: VerifierState, parent: Checkpoint?, instruction: Int) {
+    init(state: VerifierState, parent: Checkpoint?, instruction: Int, pathNode: PathNode?) {
         self.state = state
         self.parent = parent
         self.instruction = instruction
+        self.pathNode = pathNode
     }
 }
 
@@ -126,10 +130,14 @@ final class PathNode: @unchecked Sendable {
     let value: RegisterState?
     /// For a conditional jump: whether it was taken.
     let taken: Bool?
+    /// For a load or store at a constant stack offset: the slot (`spi`) and its frame.
+    let stackSlot: Int16
+    let stackFrame: Int8
     let previous: PathNode?
 
     init(
-        instruction: Int, register: Int, frame: Int, value: RegisterState?, taken: Bool?, previous: PathNode?
+        instruction: Int, register: Int, frame: Int, value: RegisterState?, taken: Bool?, previous: PathNode?,
+        stackSlot: Int = -1, stackFrame: Int = 0
     ) {
         self.instruction = Int32(instruction)
         self.register = Int8(register)
@@ -137,5 +145,7 @@ final class PathNode: @unchecked Sendable {
         self.value = value
         self.taken = taken
         self.previous = previous
+        self.stackSlot = Int16(stackSlot)
+        self.stackFrame = Int8(stackFrame)
     }
 }
