@@ -57,6 +57,7 @@ let package = Package(
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
         .testTarget(name: "BPFInterpreterTests", dependencies: ["BPFSim", "BPFTestSupport"]),
         .testTarget(name: "BPFSimCommandsTests", dependencies: ["BPFSimCommands", "BPFTestSupport"]),
+        .testTarget(name: "BPFVerifierTests", dependencies: ["BPFSim", "BPFVerifier", "BPFTestSupport"]),
         .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader", "BPFCore", "BPFRuntime", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

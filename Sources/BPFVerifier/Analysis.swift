@@ -79,15 +79,15 @@ final class Analysis {
     /// Verifies instruction `index` of the current path and moves to the next; returns
     /// true when the path is finished.
     func step(_ state: inout VerifierState, _ index: inout Int) throws(VerifierError) -> Bool {
+        statistics.processedInstructions += 1
+        if statistics.processedInstructions > options.complexityLimit {
+            throw Rejections.tooLarge(statistics.processedInstructions)
+        }
         if flow.prunePoints[index] {
             if try isStateVisited(&state, index) {
                 statistics.prunedPaths += 1
                 return true
             }
-        }
-        statistics.processedInstructions += 1
-        if statistics.processedInstructions > options.complexityLimit {
-            throw Rejections.tooLarge(statistics.processedInstructions)
         }
         let insn = insns[index]
         let spec = InstructionSet.spec(for: insn.operation)

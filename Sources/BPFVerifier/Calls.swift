@@ -22,7 +22,7 @@ extension Analysis {
     /// Returns the callback's entry when the helper calls one now.
     func checkHelperCall(_ state: inout VerifierState, _ insn: DecodedInstruction, at index: Int) throws(VerifierError) -> Int? {
         let id = Int32(truncatingIfNeeded: insn.immediate)
-        let name = HelperNames.name(of: id).map { "bpf_" + $0 } ?? "unknown"
+        let name = HelperNames.name(of: id).map { $0.hasPrefix("bpf_") ? $0 : "bpf_" + $0 } ?? "unknown"
         guard HelperNames.name(of: id) != nil, id > 0 else { throw Rejections.invalidFunction(name, id, at: index) }
         guard HelperPrototype.allowed(id, for: type) else {
             throw Rejections.helperNotAllowed(name, id, type.kernelName, at: index)

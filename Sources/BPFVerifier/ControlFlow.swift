@@ -180,7 +180,10 @@ struct ControlFlow {
             case .mayGoto:
                 prune[i] = true
             default:
-                if Self.isConditional(insn.operation) { prune[i] = true }
+                if Self.isConditional(insn.operation) {
+                    prune[i] = true
+                    prune[Int(insn.offset)] = true
+                }
             }
         }
         self.functions = functions

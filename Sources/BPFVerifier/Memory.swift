@@ -329,8 +329,11 @@ extension Analysis {
             }
         case .stack:
             if size == 0 && zeroSizeAllowed { return }
+            if size == 0 {
+                throw Rejections.make("helper_size", "invalid zero-sized read", at: index, "The helper would access 0 bytes (a map with a 0-byte key?).")
+            }
             let (minOff, maxOff) = try checkStackBounds(
-                reg, register: register, offset: Int(reg.offset), size: size, kind: " indirect access to", at: index)
+                reg, register: register, offset: Int(reg.offset), size: size, kind: write ? " write to" : " read from", at: index)
             let frame = frameIndex(state, reg)
             let function = state.frames[frame].function
             stackDepth[function] = max(stackDepth[function], Int(-minOff))

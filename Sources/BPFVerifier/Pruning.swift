@@ -34,40 +34,38 @@ extension Analysis {
     }
 
     func isStateVisited(_ state: inout VerifierState, _ index: Int) throws(VerifierError) -> Bool {
-        var addNew = false
-        if jumpsProcessed - previousJumpsProcessed >= 2
-            && statistics.processedInstructions - previousInstructionsProcessed >= 8
-        {
-            addNew = true
-        }
-        if state.path == nil || explored[index].isEmpty { addNew = true }
-        for checkpoint in explored[index] {
+        var addNew =
+            (jumpsProcessed - previousJumpsProcessed >= 2
+                && statistics.processedInstructions - previousInstructionsProcessed >= 8)
+        var position = 0
+        while position < explored[index].count {
+            let checkpoint = explored[index][position]
             if checkpoint.branches > 0 {
                 // On the current path (or a pending sibling's): an identical state loops.
-                if statesEqual(checkpoint.state, state, at: index, exact: true) {
+                if maybeLooping(checkpoint.state, state) && statesEqual(checkpoint.state, state, at: index, exact: true) {
                     throw Rejections.infiniteLoop(at: index)
                 }
+                // Inside a loop, save states less often.
                 if jumpsProcessed - previousJumpsProcessed < 20
                     && statistics.processedInstructions - previousInstructionsProcessed < 100
                 {
                     addNew = false
                 }
-                continue
-            }
-            if statesEqual(checkpoint.state, state, at: index, exact: false) {
+            } else if statesEqual(checkpoint.state, state, at: index, exact: false) {
                 checkpoint.hits += 1
                 propagatePrecision(from: checkpoint.state, to: &state)
                 return true
             }
-            checkpoint.misses += 1
+            // A miss. States that keep missing are forgotten, as the kernel forgets them.
+            if addNew { checkpoint.misses += 1 }
+            if checkpoint.misses > checkpoint.hits * 3 + 3 {
+                explored[index].remove(at: position)
+                storedStates -= 1
+                continue
+            }
+            position += 1
         }
         guard addNew else { return false }
-        // Forget saved states that never helped, as the kernel does, to bound memory.
-        if explored[index].count > 64 {
-            let before = explored[index].count
-            explored[index].removeAll { $0.branches == 0 && $0.misses > $0.hits * 3 + 3 }
-            storedStates -= before - explored[index].count
-        }
         previousJumpsProcessed = jumpsProcessed
         previousInstructionsProcessed = statistics.processedInstructions
         var saved = state
@@ -81,6 +79,20 @@ extension Analysis {
         statistics.peakStates = max(statistics.peakStates, storedStates)
         statistics.maxStatesPerInstruction = max(statistics.maxStatesPerInstruction, explored[index].count)
         return false
+    }
+
+    /// A cheap first look (`states_maybe_looping`): the current frame's registers hold
+    /// the same values.
+    func maybeLooping(_ old: VerifierState, _ current: VerifierState) -> Bool {
+        guard old.frames.count == current.frames.count else { return false }
+        let a = old.frames[old.frames.count - 1].regs
+        let b = current.frames[current.frames.count - 1].regs
+        for r in 0..<11 {
+            if a[r].type != b[r].type || a[r].varOff != b[r].varOff || a[r].offset != b[r].offset || a[r].aux != b[r].aux {
+                return false
+            }
+        }
+        return true
     }
 
     func statesEqual(_ old: VerifierState, _ current: VerifierState, at index: Int, exact: Bool) -> Bool {

@@ -92,7 +92,7 @@ enum Rejections {
 
     static func callStackTooDeep(_ frames: Int, at index: Int) -> VerifierError {
         make(
-            "call_depth", "the call stack of \(frames) frames is too deep !", at: index,
+            "call_depth", "the call stack of \(frames) frames is too deep", at: index,
             "At most 8 functions may be active at once.")
     }
 
@@ -272,7 +272,7 @@ enum Rejections {
 
     static func misalignedStack(varOff: Tnum, regOffset: Int32, offset: Int, size: Int, at index: Int) -> VerifierError {
         make(
-            "misaligned_stack", "misaligned stack access off \(varOff.description)+\(regOffset)+\(offset) size \(size)",
+            "misaligned_stack", "misaligned stack access off \(varOff.isConstant ? String(Int64(bitPattern: varOff.value)) : varOff.description)+\(regOffset)+\(offset) size \(size)",
             at: index, "Stack accesses must be aligned to their size.")
     }
 

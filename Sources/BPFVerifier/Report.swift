@@ -11,6 +11,7 @@ extension Analysis {
         var steps: [VerifierPathStep] = []
         var node = state.path
         var seen = 0
+        var branches = 0
         while let current = node, steps.count < options.pathSteps, seen < 10_000 {
             seen += 1
             let at = Int(current.instruction)
@@ -21,7 +22,8 @@ extension Analysis {
                 relevant |= use
                 let note = current.value.map { "R\(current.register)=\($0.description(maps: maps))" }
                 steps.append(VerifierPathStep(index: at, instruction: lines[at] ?? "", note: note))
-            } else if let taken = current.taken, use & relevant != 0 {
+            } else if let taken = current.taken, use & relevant != 0 || branches < 2 {
+                branches += 1
                 steps.append(VerifierPathStep(index: at, instruction: lines[at] ?? "", note: taken ? "taken" : "not taken"))
             }
             node = current.previous
