@@ -15,7 +15,11 @@ extension Verifier {
         options.expectedAttachType = program.expectedAttachType
         let maps = object.maps.map { spec -> VerifierMap in
             var map = VerifierMap(spec, spinLockOffset: withBTF ? spinLockOffset(object.btf, spec.btfValueTypeID) : nil)
-            if !withBTF { map.hasBTF = false }
+            if !withBTF {
+                // A bare loader neither passes BTF nor freezes read-only data.
+                map.hasBTF = false
+                map.frozenValue = nil
+            }
             return map
         }
         return verify(instructions: program.instructions, type: type ?? program.type, maps: maps, options: options)
