@@ -370,7 +370,7 @@ extension Analysis {
         let fetches = isCmpxchg || spec.mnemonic.contains("fetch") || spec.mnemonic.contains("xchg")
         var loaded: RegisterState? = nil
         let value = state.regs[src]
-        if value.type != .scalar && base.type != .stack {
+        if value.type != .scalar && !options.privileged {
             throw Rejections.make("atomic", "R\(src) leaks addr into mem", at: index, "Atomic operations take numbers.")
         }
         // Read, then write, the location.
