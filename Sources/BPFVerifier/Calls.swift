@@ -270,21 +270,32 @@ extension Analysis {
         }
     }
 
-    /// The value of a constant key on the stack, when all its bytes are known.
+    /// The value of a constant key on the stack (`get_constant_map_key`): zero bytes
+    /// tracked as zero, or a spilled constant scalar of exactly the key's size.
     func constantStackValue(_ state: VerifierState, _ reg: RegisterState, size: Int) -> Int64? {
         let frame = frameIndex(state, reg)
         let off = Int(reg.offset) + Int(Int64(bitPattern: reg.varOff.value))
-        guard off % 8 == 0, size <= 8 else { return nil }
+        guard off < 0 else { return nil }
         let slotIndex = (-off - 1) / 8
-        guard slotIndex >= 0 && slotIndex < state.frames[frame].stack.count else { return nil }
+        let byte = (-off - 1) % 8
+        guard slotIndex < state.frames[frame].stack.count else { return nil }
         let slot = state.frames[frame].stack[slotIndex]
-        if slot.isSpill && slot.spilled.isConstant {
-            let value = slot.spilled.varOff.value
-            if size == 8 { return Int64(bitPattern: value) }
-            return Int64(value & ((UInt64(1) << UInt64(size * 8)) - 1))
+        var zeros = 0
+        var i = byte
+        while i >= 0 && slot[i] == .zero {
+            zeros += 1
+            i -= 1
         }
-        if (0..<8).allSatisfy({ slot[$0] == .zero }) { return 0 }
-        return nil
+        if zeros >= size { return 0 }
+        guard slot.isSpilledScalar else { return nil }
+        var spills = 0
+        i = byte
+        while i >= 0 && slot[i] == .spill {
+            spills += 1
+            i -= 1
+        }
+        guard spills == size, slot.spilled.varOff.isConstant else { return nil }
+        return Int64(bitPattern: slot.spilled.varOff.value)
     }
 
     func checkPacketHelperAccess(_ reg: RegisterState, at index: Int) throws(VerifierError) {

@@ -30,7 +30,7 @@ def program(rng):
     label = 0
     for _ in range(rng.randint(1, 6)):
         label += 1
-        kind = rng.choice(["pkt", "pkt", "map", "alu", "stack", "loop"])
+        kind = rng.choice(["pkt", "pkt", "map", "alu", "stack", "loop", "signed", "ctx", "ringbuf", "spillpkt", "varstack"])
         if kind == "pkt":
             check = rng.randint(0, 40)
             off = rng.randint(0, 40)
@@ -56,6 +56,35 @@ def program(rng):
             off = rng.choice([8, 16, 24, 4, 12])
             lines += ["    stxdw [%%r10-%d], %%r2" % off if off % 8 == 0 else "    stxw [%%r10-%d], %%r7" % off,
                       "    ldxdw %%r2, [%%r10-%d]" % (off - off % 8 or 8)]
+        elif kind == "signed":
+            jump = rng.choice(["jsgt", "jsge", "jgt", "jsgt32", "jgt32", "jslt", "jset"])
+            limit = rng.choice([0, 7, 15, 16, -1])
+            lines += ["    ldxw %r5, [%r6+16]", "    %s %%r5, %d, l%d" % (jump, limit, label),
+                      "    stw [%r10-4], 0", "    lddw %r1, map_idx 0", "    mov %r2, %r10", "    add %r2, -4", "    call 1",
+                      "    jeq %%r0, 0, l%d" % label, "    ldxw %r5, [%r6+16]", "    %s %%r5, %d, l%d" % (jump, limit, label),
+                      "    add %r0, %r5", "    ldxb %r5, [%r0+0]", "    add %r7, %r5", "l%d:" % label]
+        elif kind == "ctx":
+            off = rng.choice([0, 4, 8, 12, 16, 20, 24, 2])
+            size = rng.choice(["w", "w", "h", "b", "dw"])
+            lines += ["    ldx%s %%r5, [%%r6+%d]" % (size, off), "    add %r7, %r5"] if off not in (0, 4, 8) else ["    ldx%s %%r5, [%%r6+%d]" % (size, off)]
+        elif kind == "ringbuf":
+            if "# map: rb:ringbuf:0:0:4096" not in lines:
+                lines.insert(3, "# map: rb:ringbuf:0:0:4096")
+            size = rng.choice([8, 16])
+            lines += ["    lddw %r1, map_idx 2", "    mov %%r2, %d" % size, "    mov %r3, 0", "    call 131"]
+            if rng.random() < 0.8:
+                lines += ["    jeq %%r0, 0, l%d" % label]
+            lines += ["    stdw [%%r0+%d], 1" % rng.choice([0, 8]), "    mov %r1, %r0", "    mov %r2, 0"]
+            if rng.random() < 0.85:
+                lines += ["    call %d" % rng.choice([132, 133])]
+            lines += ["l%d:" % label]
+        elif kind == "spillpkt":
+            lines += ["    mov %r4, %r2", "    add %r4, 20", "    jgt %%r4, %%r3, l%d" % label, "    stxdw [%r10-16], %r2",
+                      "    ldxdw %r4, [%r10-16]", "    ldx%s %%r5, [%%r4+%d]" % (rng.choice(["b", "w"]), rng.choice([0, 16, 18])),
+                      "    add %r7, %r5", "l%d:" % label]
+        elif kind == "varstack":
+            lines += ["    stdw [%r10-32], 0", "    stdw [%r10-24], 0", "    ldxw %r5, [%r6+12]", "    and %%r5, %d" % rng.choice([7, 15, 31]),
+                      "    mov %r4, %r10", "    add %r4, -32", "    add %r4, %r5", "    ldxb %r5, [%r4+0]", "    add %r7, %r5"]
         else:
             bound = rng.choice([4, 16, 64])
             lines += ["    mov %r8, 0", "lp%d:" % label, "    mov %r4, %r2", "    add %r4, %r8", "    mov %r5, %r4", "    add %r5, 1",
@@ -81,7 +110,8 @@ def main():
         path = os.path.join(directory, "p%04d.s" % i)
         open(path, "w").write(program(rng))
         kernel = generate.kernel_verdict(args.oracle, args.bpfsim, path)
-        ours = subprocess.run([args.bpfsim, "verify", path, "--map", "m:array:4:16:4", "--map", "h:hash:4:8:16", "--json"],
+        maps = [a for m in generate.header(open(path).read(), "map") for a in ("--map", m)]
+        ours = subprocess.run([args.bpfsim, "verify", path] + maps + ["--json"],
                               capture_output=True, text=True)
         report = json.loads(ours.stdout)["programs"][0]
         mine = "accept" if report["verdict"] == "accept" else report["message"]
