@@ -37,10 +37,15 @@ let package = Package(
         .target(name: "X86Disassembly", dependencies: ["CCapstone"]),
 
         // The facade users import: load a program, pick an engine, run, compare.
-        .target(name: "BPFSim", dependencies: ["BPFCore", "BPFRuntime", "BPFInterpreter", "BPFJIT", "BPFLoader", "BPFKernel"]),
+        .target(
+            name: "BPFSim",
+            dependencies: ["BPFCore", "BPFRuntime", "BPFInterpreter", "BPFJIT", "BPFLoader", "BPFKernel", "BPFVerifier"]),
 
         // libelf, reached only through BPFLoader; no Elf* leaves that target.
         .systemLibrary(name: "CLibELF", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
+
+        // A static verifier: predicts the kernel verifier's verdict and explains refusals.
+        .target(name: "BPFVerifier", dependencies: ["BPFCore", "BPFRuntime"]),
 
         // Clang-compiled BPF ELF objects to programs and map specs: BTF and legacy maps,
         // global data, relocations, subprograms, BTF line info.
@@ -84,6 +89,7 @@ let package = Package(
         .testTarget(name: "BPFInterpreterTests", dependencies: ["BPFSim", "BPFTestSupport"]),
         .testTarget(name: "BPFJITTests", dependencies: ["BPFJIT", "BPFSim", "BPFFuzz", "X86Disassembly", "BPFTestSupport"]),
         .testTarget(name: "BPFSimCommandsTests", dependencies: ["BPFSimCommands", "BPFKernel", "BPFTestSupport"]),
+        .testTarget(name: "BPFVerifierTests", dependencies: ["BPFSim", "BPFVerifier", "BPFTestSupport"]),
         .testTarget(
             name: "BPFKernelTests", dependencies: ["BPFSim", "BPFKernel", "BPFTestSupport"],
             exclude: ["Programs"]),

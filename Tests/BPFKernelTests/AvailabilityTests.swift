@@ -78,7 +78,7 @@ struct AvailabilityTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = [
-            "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", binary, "verify", objectCopy,
+            "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", binary, "verify", objectCopy, "--engine", "kernel",
         ]
         process.environment = [
             "PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": ProcessInfo.processInfo.environment["LD_LIBRARY_PATH"] ?? "",

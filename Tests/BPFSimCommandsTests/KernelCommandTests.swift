@@ -15,7 +15,7 @@ struct KernelCommandTests {
     @Test func refusedKernelIsOneSentenceAndStatusOne() throws {
         let object = try BPFCorpus.object("multi_prog")
         Kernel.$environmentOverride.withValue(Self.forced) {
-            let verify = bpfsim(["verify", object])
+            let verify = bpfsim(["verify", object, "--engine", "kernel"])
             #expect(verify.status == 1)
             #expect(verify.err == "error: \(Self.sentence) (unset it to compare with the kernel)\n")
             let run = bpfsim([
@@ -91,18 +91,18 @@ struct KernelCommandTests {
 
     @Test(available) func verifyAnObject() throws {
         let object = try BPFCorpus.object("multi_prog")
-        let result = bpfsim(["verify", object])
+        let result = bpfsim(["verify", object, "--engine", "kernel"])
         #expect(result.status == 0, "\(result.err)")
         #expect(result.out.contains("xdp_drop_short (xdp, section xdp): accepted, 8 instructions processed\n"))
-        let one = bpfsim(["verify", object, "--program", "tc_second", "--json", "--verbose"])
+        let one = bpfsim(["verify", object, "--engine", "kernel", "--program", "tc_second", "--json", "--verbose"])
         #expect(one.status == 0)
         #expect(one.out.contains("\"verdict\":\"accept\""))
         #expect(one.out.contains("\"name\":\"tc_second\""))
         #expect(!one.out.contains("xdp_pass_all"))
-        let missing = bpfsim(["verify", object, "--program", "nope"])
+        let missing = bpfsim(["verify", object, "--engine", "kernel", "--program", "nope"])
         #expect(missing.status == 1)
         #expect(missing.err.contains("no program named 'nope'"))
-        let legacy = bpfsim(["verify", try BPFCorpus.object("legacy_maps")])
+        let legacy = bpfsim(["verify", try BPFCorpus.object("legacy_maps"), "--engine", "kernel"])
         #expect(legacy.status == 1)
         #expect(legacy.out.contains("count_packets (socket_filter, section socket): not verified"))
     }

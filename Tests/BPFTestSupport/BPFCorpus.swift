@@ -56,6 +56,20 @@ public enum BPFCorpus {
         try compile(source: contextsDirectory.appendingPathComponent(source).path, defines: defines, debugInfo: true)
     }
 
+    /// `corpus/verifier`: programs that teach the kernel verifier's rules.
+    public static let verifierDirectory = TestInputs.repository.appendingPathComponent("corpus/verifier")
+
+    /// The C files of `corpus/verifier`, without extension, sorted.
+    public static var verifierNames: [String] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: verifierDirectory.path)) ?? []
+        return files.filter { $0.hasSuffix(".c") }.map { String($0.dropLast(2)) }.sorted()
+    }
+
+    /// The object file for `corpus/verifier/NAME.c`, compiled on first use.
+    public static func verifierObject(_ name: String) throws -> String {
+        try compile(source: verifierDirectory.appendingPathComponent(name + ".c").path, defines: [], debugInfo: true)
+    }
+
     /// `../shared/bench/progs`, when present.
     public static let benchDirectory: URL? = {
         guard let url = TestInputs.shared?.appendingPathComponent("bench/progs"),

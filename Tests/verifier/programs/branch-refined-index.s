@@ -1,0 +1,17 @@
+# kernel: accept
+# An index checked against the value size: accepted.
+# prog-type: xdp
+# map: m:array:4:64:1
+    ldxw %r6, [%r1+12]
+    lddw %r1, map_idx 0
+    mov %r2, %r10
+    add %r2, -4
+    stw [%r10-4], 0
+    call 1
+    jeq %r0, 0, out
+    jgt %r6, 63, out
+    add %r0, %r6
+    ldxb %r0, [%r0+0]
+out:
+    mov %r0, 0
+    exit

@@ -1,0 +1,21 @@
+// Accepted: every path submits or discards the record.
+#include "common.h"
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
+SEC("tc")
+int ringbuf_ok(struct __sk_buff *skb)
+{
+	__u32 *record = bpf_ringbuf_reserve(&events, sizeof(*record), 0);
+	if (!record)
+		return 0;
+	if (skb->len < 64) {
+		bpf_ringbuf_discard(record, 0);
+		return 0;
+	}
+	*record = skb->len;
+	bpf_ringbuf_submit(record, 0);
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,17 @@
+// Refused: the UDP header is read at a variable offset without its own data_end check.
+#include "common.h"
+SEC("xdp")
+int udp_unchecked(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+	struct iphdr *ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_UDP)
+		return XDP_PASS;
+	struct udphdr *udp = (void *)ip + ip->ihl * 4;
+	return udp->dest == bpf_htons(53) ? XDP_DROP : XDP_PASS;
+}
+char LICENSE[] SEC("license") = "GPL";
