@@ -36,9 +36,9 @@ let package = Package(
         // A small Swift wrapper over capstone: x86-64 bytes to (address, bytes, mnemonic, operands).
         .target(name: "X86Disassembly", dependencies: ["CCapstone"]),
 
-        // The facade users import: load a program, pick an engine, run, compare.
+        // Sessions: load a program, pick an engine, run, compare. Users import it through BPFSim.
         .target(
-            name: "BPFSim",
+            name: "BPFSession",
             dependencies: ["BPFCore", "BPFRuntime", "BPFInterpreter", "BPFJIT", "BPFLoader", "BPFKernel", "BPFVerifier"]),
 
         // libelf, reached only through BPFLoader; no Elf* leaves that target.
@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "BPFLoader", dependencies: ["BPFCore", "BPFRuntime", "CLibELF"]),
 
         // Random well-formed programs run on both engines (tests and `bpfsim fuzz-jit`).
-        .target(name: "BPFFuzz", dependencies: ["BPFSim"]),
+        .target(name: "BPFFuzz", dependencies: ["BPFSession"]),
 
         // libbpf, reached only through BPFKernel; no libbpf type leaves that target.
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
@@ -67,7 +67,11 @@ let package = Package(
 
         // The test harness. For now the capture layer: pcap and pcapng in through libpcap,
         // presented as Ethernet; pcap out; synthesized traffic. Later replay, specs and reports.
-        .target(name: "BPFHarness", dependencies: ["BPFSim", "CLibPCAP"]),
+        .target(name: "BPFHarness", dependencies: ["BPFSession", "CLibPCAP"]),
+
+        // The facade users import: `import BPFSim` brings sessions, engines, maps, the verifier
+        // and the harness (captures, replay, traces, specs) in one name.
+        .target(name: "BPFSim", dependencies: ["BPFSession", "BPFHarness"]),
 
         // The subcommands, as a library so tests can call them.
         .target(

@@ -1,4 +1,4 @@
-import BPFSim
+import BPFSession
 
 /// Runs generated programs on the interpreter and the JIT and reports where they differ.
 public enum DifferentialFuzzer {

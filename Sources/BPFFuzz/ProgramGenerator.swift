@@ -1,4 +1,4 @@
-import BPFSim
+import BPFSession
 
 /// Makes random well-formed programs for differential testing: every instruction class,
 /// loads, stores and atomics on the stack and the input memory (mostly in bounds, now
