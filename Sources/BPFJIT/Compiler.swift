@@ -5,8 +5,15 @@ import BPFRuntime
 struct CompiledProgram: Sendable {
     var code: [UInt8]
     /// The code offset of each instruction slot's first byte (an `lddw`'s second slot
-    /// has an empty range at the end of the first's).
+    /// has an empty range at the end of the first's), for every unit one after the other:
+    /// unit u's slot i is at index `unitBases[u] + i`.
     var instructionOffsets: [Int]
+    /// Where each unit's slots start in the global numbering. Unit 0 is the program; unit
+    /// k > 0 is `machine.programs[k - 1]`, compiled in for tail calls. Generated code names
+    /// instructions by their global number (`slowPC`).
+    var unitBases: [Int]
+    /// The program's own slot count (unit 0), for listings.
+    var mainCount: Int
     /// The end of the main body: what follows are out-of-line paths and thunks.
     var bodyEnd: Int
     /// Named ranges after the body, for listings: slow paths (with their instruction) and thunks.
@@ -25,7 +32,8 @@ struct CompiledProgram: Sendable {
 /// Compiles a validated program to x86-64. The code assumes the register map and context
 /// layout in Layout.swift, and the context page `contextDistance` bytes before the code.
 struct Compiler {
-    let program: Program
+    /// The program, then the programs a tail call may reach (docs/jit.md, "Tail calls").
+    let units: [Program]
     let frameSize: Int
     let maxDepth: Int
     let contextDistance: Int
@@ -33,7 +41,7 @@ struct Compiler {
     /// Sizes and emits until the layout is stable (at most a handful of passes), then
     /// patches jumps through the relocation list.
     func compile() throws(JITError) -> CompiledProgram {
-        let blocks = BasicBlocks(program)
+        let blocks = BasicBlocks(units)
         var layout: X86Layout? = nil
         var pass = Pass(compiler: self, blocks: blocks, previous: nil)
         for _ in 0..<16 {
@@ -45,8 +53,9 @@ struct Compiler {
         // rel32 jumps and RIP-relative operands reach +-2 GiB; stay well inside.
         guard pass.assembler.offset < 1 << 30 else { throw .codeTooLarge(bytes: pass.assembler.offset) }
         return CompiledProgram(
-            code: pass.assembler.finish(), instructionOffsets: pass.instructionOffsets, bodyEnd: pass.bodyEnd,
-            outOfLine: pass.outOfLine, tailAfter: blocks.tailAfter, frameSize: frameSize, maxDepth: maxDepth)
+            code: pass.assembler.finish(), instructionOffsets: pass.instructionOffsets, unitBases: blocks.bases,
+            mainCount: units[0].count, bodyEnd: pass.bodyEnd, outOfLine: pass.outOfLine, tailAfter: blocks.tailAfter,
+            frameSize: frameSize, maxDepth: maxDepth)
     }
 }
 
@@ -56,8 +65,20 @@ struct Compiler {
 /// caller's charged-but-unexecuted tail behind).
 struct BasicBlocks {
     /// For each slot, the block length to charge there, or 0 when it is not a leader.
-    var charge: [Int32]
-    var tailAfter: [Int32]
+    var charge: [Int32] = []
+    var tailAfter: [Int32] = []
+    /// Each unit's first slot in the global numbering.
+    var bases: [Int] = []
+
+    /// Every unit's blocks, one after the other (each unit's entry is a leader).
+    init(_ units: [Program]) {
+        for program in units {
+            bases.append(charge.count)
+            let unit = BasicBlocks(program)
+            charge += unit.charge
+            tailAfter += unit.tailAfter
+        }
+    }
 
     init(_ program: Program) {
         let code = program.decoded
@@ -130,24 +151,33 @@ private struct Pass {
         memoryThunk = assembler.makeLabel()
         helperThunk = assembler.makeLabel()
         raiseThunk = assembler.makeLabel()
-        for _ in 0..<compiler.program.count { instructionLabels.append(assembler.makeLabel()) }
+        for _ in 0..<blocks.charge.count { instructionLabels.append(assembler.makeLabel()) }
     }
 
-    var code: [DecodedInstruction] { compiler.program.decoded }
+    /// The global number of the current unit's slot 0, while its body is emitted: jump
+    /// and call targets are relative to it. Stubs, emitted later, capture global numbers.
+    var unitBase = 0
+
+    /// The label of slot `local` of the unit being emitted.
+    func target(_ local: Int32) -> X86Label { instructionLabels[unitBase + Int(local)] }
 
     /// A context field as a RIP-relative operand.
     func context(_ field: Int) -> X86Memory { .rip(field - compiler.contextDistance) }
 
     mutating func emitAll() {
         emitEntry()
-        for pc in 0..<code.count {
-            instructionOffsets.append(assembler.offset)
-            assembler.bind(instructionLabels[pc])
-            if blocks.charge[pc] > 0 { emitCharge(blocks.charge[pc], pc: pc) }
-            emit(code[pc], pc: pc)
+        for (unit, program) in compiler.units.enumerated() {
+            unitBase = blocks.bases[unit]
+            for (local, instruction) in program.decoded.enumerated() {
+                let pc = unitBase + local
+                instructionOffsets.append(assembler.offset)
+                assembler.bind(instructionLabels[pc])
+                if blocks.charge[pc] > 0 { emitCharge(blocks.charge[pc], pc: pc) }
+                emit(instruction, pc: pc)
+            }
+            // Falling through the last instruction: the interpreter reports the last slot.
+            raise(.fellOffEnd, pc: unitBase + program.count - 1)
         }
-        // Falling through the last instruction: the interpreter reports the last slot.
-        raise(.fellOffEnd, pc: code.count - 1)
         bodyEnd = assembler.offset
         var index = 0
         while index < stubs.count {
@@ -325,11 +355,11 @@ private struct Pass {
             emitLegacyLoad(i, pc: pc)
 
         // Jumps
-        case .ja, .ja32: assembler.jmp(instructionLabels[Int(i.offset)])
+        case .ja, .ja32: assembler.jmp(target(i.offset))
         case .mayGoto:
             // Jump once the allowance is used up; otherwise use one unit and fall through.
             assembler.arithmetic(.cmp, .qword, .memory(context(ContextLayout.mayGoto)), immediate: 0)
-            assembler.jcc(.equal, instructionLabels[Int(i.offset)])
+            assembler.jcc(.equal, target(i.offset))
             assembler.arithmetic(.sub, .qword, .memory(context(ContextLayout.mayGoto)), immediate: 1)
         case .jeq64Imm, .jeq64Reg, .jgt64Imm, .jgt64Reg, .jge64Imm, .jge64Reg, .jset64Imm, .jset64Reg,
             .jne64Imm, .jne64Reg, .jsgt64Imm, .jsgt64Reg, .jsge64Imm, .jsge64Reg,
@@ -344,7 +374,7 @@ private struct Pass {
             setSlowPC(pc)
             assembler.call(helperThunk)
         case .callLocal:
-            emitLocalCall(pc: pc, target: .label(instructionLabels[Int(i.offset)]))
+            emitLocalCall(pc: pc, target: .label(target(i.offset)))
         case .callx:
             emitCallx(i, pc: pc)
         case .callKfunc:
@@ -731,7 +761,7 @@ private struct Pass {
                 assembler.arithmetic(.cmp, width, .register(d), immediate: imm)
             }
         }
-        assembler.jcc(condition, instructionLabels[Int(i.offset)])
+        assembler.jcc(condition, target(i.offset))
     }
 
     enum CallTarget {
@@ -848,14 +878,25 @@ private struct Pass {
         assembler.ret()
 
         // Helper calls. In: slowPC (and slowValue = the id, for callx). Out: r0 = the
-        // helper's result; r1-r5 keep their values.
+        // helper's result; r1-r5 keep their values. After a successful bpf_tail_call,
+        // Swift has put the target's code address in `tailTarget`: drop the return
+        // address and jump there, so the target runs in the caller's frame and its
+        // `exit` returns where the caller's would have.
         outOfLine.append(("helper thunk", nil, assembler.offset))
         assembler.bind(helperThunk)
         callSwift(ContextLayout.helperFunction, spillCalleeSaved: true)
         for bpf in RegisterMap.callerSaved where bpf != 0 {
             assembler.mov(.qword, RegisterMap.bpf[bpf], context(ContextLayout.registers + 8 * bpf))
         }
+        let tailCall = assembler.makeLabel()
+        assembler.mov(.qword, .r11, context(ContextLayout.tailTarget))  // mov r11, [rip+tailTarget]
+        assembler.test(.qword, .r11, .r11)
+        assembler.jcc(.notEqual, tailCall)
         assembler.ret()
+        assembler.bind(tailCall)
+        assembler.mov(.qword, context(ContextLayout.tailTarget), immediate: 0)
+        assembler.pop(.rcx)  // the return address into the caller's code
+        assembler.jmp(.register(.r11))
 
         // Faults raised by the code itself. In: slowPC, faultCode, slowValue.
         outOfLine.append(("raise thunk", nil, assembler.offset))

@@ -19,7 +19,6 @@ public final class JIT: CallbackInvoker {
     private var executable: ExecutableMemory { loaded.executable }
     /// The fault a slow path recorded; generated code only sees `status`.
     private var pendingFault: ExecutionFault?
-    private let functionEntries: Set<Int>
 
     /// The kernel lets `may_goto` fall through BPF_MAX_LOOPS (8M) times per run.
     static let mayGotoAllowance: UInt64 = 8 * 1024 * 1024
@@ -31,9 +30,9 @@ public final class JIT: CallbackInvoker {
         #if arch(x86_64)
             self.program = program
             self.machine = machine
-            functionEntries = Set(program.functionEntries)
-            let compiled = try Self.compile(program, limits: machine.limits)
-            loaded = Loaded(compiled: compiled, executable: try ExecutableMemory(code: compiled.code))
+            let units = Self.units(program, machine)
+            let compiled = try Self.compile(units, limits: machine.limits)
+            loaded = Loaded(units: units, compiled: compiled, executable: try ExecutableMemory(code: compiled.code))
             installSlowPaths()
         #else
             throw JITError.unsupportedHost
@@ -45,17 +44,23 @@ public final class JIT: CallbackInvoker {
     public static func codeMap(for program: Program, limits: ExecutionLimits = .init()) throws(JITError)
         -> JITCodeMap
     {
-        JITCodeMap(try compile(program, limits: limits))
+        JITCodeMap(try compile([program], limits: limits))
     }
 
     /// The code this engine runs.
     public var codeMap: JITCodeMap { JITCodeMap(compiled) }
 
-    private static func compile(_ program: Program, limits: ExecutionLimits) throws(JITError) -> CompiledProgram {
+    private static func compile(_ units: [Program], limits: ExecutionLimits) throws(JITError) -> CompiledProgram {
         try Compiler(
-            program: program, frameSize: limits.stackFrameSize, maxDepth: limits.maxCallDepth,
+            units: units, frameSize: limits.stackFrameSize, maxDepth: limits.maxCallDepth,
             contextDistance: ExecutableMemory.pageSize
         ).compile()
+    }
+
+    /// What one code mapping holds: the program, then every program a tail call could
+    /// reach (`machine.programs`, by index) when the machine has a prog array at all.
+    private static func units(_ program: Program, _ machine: Machine) -> [Program] {
+        machine.maps.contains { $0.type == .progArray } ? [program] + machine.programs : [program]
     }
 
     // MARK: - Running
@@ -63,12 +68,16 @@ public final class JIT: CallbackInvoker {
     /// Runs the program from `entry` with r1-r5 = `arguments` (missing ones are 0).
     public func run(entry: Int = 0, arguments: [UInt64] = []) -> ExecutionResult {
         let limits = machine.limits
-        if compiled.frameSize != limits.stackFrameSize || compiled.maxDepth != limits.maxCallDepth {
-            // The frame layout is baked into the code; the limits changed since it was made.
-            guard let again = try? Self.compile(program, limits: limits),
+        if compiled.frameSize != limits.stackFrameSize || compiled.maxDepth != limits.maxCallDepth
+            || (loaded.units.count > 1 && loaded.units.count != machine.programs.count + 1)
+        {
+            // The frame layout is baked into the code; the limits (or the programs tail
+            // calls reach) changed since it was made.
+            let units = Self.units(program, machine)
+            guard let again = try? Self.compile(units, limits: limits),
                 let memory = try? ExecutableMemory(code: again.code)
             else { preconditionFailure("the JIT compiled this program once and cannot again") }
-            loaded = Loaded(compiled: again, executable: memory)
+            loaded = Loaded(units: units, compiled: again, executable: memory)
             installSlowPaths()
         }
         let loaded = self.loaded
@@ -92,6 +101,7 @@ public final class JIT: CallbackInvoker {
         set(ContextLayout.status, ContextLayout.Status.running)
         set(ContextLayout.table, UInt64(UInt(bitPattern: machine.memory.table)))
         set(ContextLayout.capacity, UInt64(machine.memory.capacity))
+        set(ContextLayout.tailTarget, 0)
         machine.enterFrame(depth: 0)
 
         let r0 = loaded.enter(at: entry)
@@ -126,7 +136,10 @@ public final class JIT: CallbackInvoker {
         guard depth < machine.limits.maxCallDepth else {
             throw ExecutionFault(.callDepthExceeded(limit: machine.limits.maxCallDepth), pc: pc)
         }
-        guard function >= 0 && function < program.count else {
+        // The callback is a function of the program that called the helper (a tail-call
+        // target, perhaps): slowPC still names the helper call.
+        let (unit, _) = locate(Int(getPC()))
+        guard function >= 0 && function < loaded.units[unit].count else {
             throw ExecutionFault(.fellOffEnd, pc: function - 1)
         }
         // Everything the nested run may change, except the budget, which is shared.
@@ -150,7 +163,7 @@ public final class JIT: CallbackInvoker {
         set(ContextLayout.mayGoto, Self.mayGotoAllowance)
         machine.enterFrame(depth: depth)
 
-        let r0 = loaded.enter(at: function)
+        let r0 = loaded.enter(at: compiled.unitBases[unit] + function)
 
         switch get(ContextLayout.status) {
         case ContextLayout.Status.running:
@@ -166,15 +179,21 @@ public final class JIT: CallbackInvoker {
 
     /// A compiled program in executable memory.
     private final class Loaded {
+        /// The program, then the tail-call targets (see `JIT.units`).
+        let units: [Program]
+        /// Each unit's function entries, for callx.
+        let functionEntries: [Set<Int>]
         let compiled: CompiledProgram
         let executable: ExecutableMemory
 
-        init(compiled: CompiledProgram, executable: ExecutableMemory) {
+        init(units: [Program], compiled: CompiledProgram, executable: ExecutableMemory) {
+            self.units = units
+            functionEntries = units.map { Set($0.functionEntries) }
             self.compiled = compiled
             self.executable = executable
         }
 
-        /// Enters generated code at instruction `function`. The slow paths it calls reach
+        /// Enters generated code at global slot `function`. The slow paths it calls reach
         /// the engine through an unretained pointer: callers keep the engine alive.
         func enter(at function: Int) -> UInt64 {
             typealias Entry = @convention(c) (UnsafeRawPointer) -> UInt64
@@ -197,6 +216,15 @@ public final class JIT: CallbackInvoker {
     }
 
     private func getPC() -> UInt32 { context.load(fromByteOffset: ContextLayout.slowPC, as: UInt32.self) }
+
+    /// The unit and the unit's own slot of a global slot number. Faults name the local
+    /// slot, as the interpreter's do in a tail-called program.
+    private func locate(_ global: Int) -> (unit: Int, pc: Int) {
+        let bases = compiled.unitBases
+        var unit = bases.count - 1
+        while bases[unit] > global { unit -= 1 }
+        return (unit, global - bases[unit])
+    }
 
     private func register(_ index: Int) -> UInt64 { get(ContextLayout.registers + 8 * index) }
     private func setRegister(_ index: Int, _ value: UInt64) { set(ContextLayout.registers + 8 * index, value) }
@@ -246,8 +274,9 @@ public final class JIT: CallbackInvoker {
     /// atomics' host address, LD_ABS/LD_IND, and callx's function address.
     private func slowMemory() -> UInt64 {
         defer { refreshMemoryFields() }
-        let pc = Int(getPC())
-        let instruction = program.decoded[pc]
+        let global = Int(getPC())
+        let (unit, pc) = locate(global)
+        let instruction = loaded.units[unit].decoded[pc]
         let spec = InstructionSet.spec(for: instruction.operation)
         let size = spec.accessSize
         let address = get(ContextLayout.slowAddress)
@@ -279,20 +308,21 @@ public final class JIT: CallbackInvoker {
                 if let value = machine.legacyPacketLoad(offset: Int64(bitPattern: address), size: size) {
                     return value
                 }
-                refundTail(after: pc)
+                refundTail(after: global)
                 set(ContextLayout.status, ContextLayout.Status.aborted)
                 return 0
             case .callx:
                 let function = Int(truncatingIfNeeded: address & 0xffff_ffff)
-                guard functionEntries.contains(function) else {
+                guard loaded.functionEntries[unit].contains(function) else {
                     throw ExecutionFault(.badCallTarget(value: address), pc: pc)
                 }
-                return UInt64(UInt(bitPattern: executable.code + compiled.instructionOffsets[function]))
+                let slot = compiled.unitBases[unit] + function
+                return UInt64(UInt(bitPattern: executable.code + compiled.instructionOffsets[slot]))
             default:
                 preconditionFailure("no memory slow path for \(instruction.operation) (pc \(pc))")
             }
         } catch {
-            refundTail(after: pc)
+            refundTail(after: global)
             record(error)
             return 0
         }
@@ -302,8 +332,8 @@ public final class JIT: CallbackInvoker {
     /// interpreter; r1-r5 come from the context, where the thunk spilled them.
     private func slowHelper() -> UInt64 {
         defer { refreshMemoryFields() }
-        let pc = Int(getPC())
-        let instruction = program.decoded[pc]
+        let (unit, pc) = locate(Int(getPC()))
+        let instruction = loaded.units[unit].decoded[pc]
         let id =
             instruction.operation == .callHelper
             ? instruction.immediate : Int64(bitPattern: get(ContextLayout.slowValue))
@@ -316,8 +346,22 @@ public final class JIT: CallbackInvoker {
         var call = HelperCall(
             machine: machine, pc: pc, name: helper.name,
             registers: (register(1), register(2), register(3), register(4), register(5)), engine: self)
-        do {
-            return try helper.function(&call)
+        do throws(ExecutionFault) {
+            let r0 = try helper.function(&call)
+            if let target = machine.pendingTailCall {
+                // bpf_tail_call succeeded: the thunk jumps to the target's first slot.
+                machine.pendingTailCall = nil
+                guard loaded.units.count == machine.programs.count + 1, target + 1 < loaded.units.count else {
+                    throw ExecutionFault(
+                        .unsupported("a tail call into a program the JIT did not compile in (prog array added later)"),
+                        pc: pc)
+                }
+                let slot = compiled.unitBases[target + 1]
+                set(ContextLayout.tailTarget, UInt64(UInt(bitPattern: executable.code + compiled.instructionOffsets[slot])))
+                // The interpreter starts each program it enters with a fresh may_goto allowance.
+                set(ContextLayout.mayGoto, Self.mayGotoAllowance)
+            }
+            return r0
         } catch {
             record(error)
             return 0
@@ -326,7 +370,8 @@ public final class JIT: CallbackInvoker {
 
     /// Faults the generated code detects itself.
     private func slowRaise() -> UInt64 {
-        let pc = Int(getPC())
+        let global = Int(getPC())
+        let (unit, pc) = locate(global)
         let code = context.load(fromByteOffset: ContextLayout.faultCode, as: Int32.self)
         let kind: ExecutionFault.Kind
         switch RaiseCode(rawValue: code) {
@@ -334,11 +379,11 @@ public final class JIT: CallbackInvoker {
         case .callDepth: kind = .callDepthExceeded(limit: machine.limits.maxCallDepth)
         case .badCallTarget: kind = .badCallTarget(value: get(ContextLayout.slowValue))
         case .fellOffEnd: kind = .fellOffEnd
-        case .kfunc: kind = .unsupported("kfunc call (BTF id \(program.decoded[pc].immediate))")
+        case .kfunc: kind = .unsupported("kfunc call (BTF id \(loaded.units[unit].decoded[pc].immediate))")
         case nil: preconditionFailure("unknown raise code \(code)")
         }
         // A budget fault stops before its block runs (the stub gave the charge back).
-        if RaiseCode(rawValue: code) != .budget { refundTail(after: pc) }
+        if RaiseCode(rawValue: code) != .budget { refundTail(after: global) }
         record(ExecutionFault(kind, pc: pc))
         return 0
     }
@@ -376,7 +421,8 @@ public struct JITCodeMap: Sendable {
         code = compiled.code
         let offsets = compiled.instructionOffsets
         prologue = 0..<(offsets.first ?? compiled.bodyEnd)
-        instructions = offsets.indices.map { index in
+        // The program's own slots (a running engine's code may also hold tail-call targets).
+        instructions = offsets.indices.prefix(compiled.mainCount).map { index in
             offsets[index]..<(index + 1 < offsets.count ? offsets[index + 1] : compiled.bodyEnd)
         }
         var parts: [(name: String, pc: Int?, range: Range<Int>)] = []

@@ -77,7 +77,10 @@ enum ContextLayout {
     static let memoryFunction = 208
     static let helperFunction = 216
     static let raiseFunction = 224
-    static let size = 232
+    /// The code address a successful `bpf_tail_call` continues at, set by the helper slow
+    /// path and cleared by the helper thunk as it jumps there; 0 otherwise.
+    static let tailTarget = 232
+    static let size = 240
 
     enum Status {
         static let running: UInt64 = 0

@@ -274,6 +274,11 @@ public struct X86Assembler {
         encode(w: false, opcode: [0xff], reg: 2, rm: target)
     }
 
+    /// `FF /4` jmp r/m64 (no REX.W needed: near jumps are 64-bit in long mode).
+    public mutating func jmp(_ target: X86Operand) {
+        encode(w: false, opcode: [0xff], reg: 4, rm: target)
+    }
+
     /// `C3` ret.
     public mutating func ret() { emit(0xc3) }
 

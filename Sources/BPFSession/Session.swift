@@ -359,16 +359,12 @@ public final class Session {
         if engine == .jit {
             if let jit = jits[index] { return (jit.run(arguments: arguments), nil) }
             if jitRefusals[index] == nil {
-                if machine.maps.contains(where: { $0.type == .progArray }) {
-                    jitRefusals[index] = "the JIT does not follow tail calls yet"
-                } else {
-                    do {
-                        let jit = try JIT(program: machine.programs[index], machine: machine)
-                        jits[index] = jit
-                        return (jit.run(arguments: arguments), nil)
-                    } catch {
-                        jitRefusals[index] = "the JIT cannot run this program (\(error))"
-                    }
+                do {
+                    let jit = try JIT(program: machine.programs[index], machine: machine)
+                    jits[index] = jit
+                    return (jit.run(arguments: arguments), nil)
+                } catch {
+                    jitRefusals[index] = "the JIT cannot run this program (\(error))"
                 }
             }
         }

@@ -286,9 +286,11 @@ struct EncoderTests {
             check("push \(r.name(.qword))") { $0.push(r) }
             check("pop \(r.name(.qword))") { $0.pop(r) }
             check("call \(r.name(.qword))") { $0.call(.register(r)) }
+            check("jmp \(r.name(.qword))") { $0.jmp(.register(r)) }
         }
         for m in Self.memories {
             check({ "call qword ptr \(memory(m, length: $0))" }) { $0.call(.memory(m)) }
+            check({ "jmp qword ptr \(memory(m, length: $0))" }) { $0.jmp(.memory(m)) }
         }
         check("ret") { $0.ret() }
         check("ud2") { $0.ud2() }
