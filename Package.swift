@@ -73,6 +73,11 @@ let package = Package(
         // and the harness (captures, replay, traces, specs) in one name.
         .target(name: "BPFSim", dependencies: ["BPFSession", "BPFHarness"]),
 
+        // `bpfsim bench`: the ../shared/bench programs on every engine, native code and the kernel.
+        .target(
+            name: "BPFBench",
+            dependencies: ["BPFCore", "BPFRuntime", "BPFInterpreter", "BPFJIT", "BPFLoader", "BPFSession", "BPFKernel"]),
+
         // The subcommands, as a library so tests can call them.
         .target(
             name: "BPFSimCommands",
@@ -80,6 +85,7 @@ let package = Package(
                 "BPFSim",
                 "BPFLoader",
                 "BPFFuzz",
+                "BPFBench",
                 "X86Disassembly",
                 "BPFKernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

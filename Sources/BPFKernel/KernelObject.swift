@@ -163,10 +163,11 @@ public final class KernelObject {
         .flowDissector, .rawTracepoint, .tracing, .skLookup, .syscall, .netfilter, .structOps,
     ]
 
-    /// Runs `program` once (`repeat` = 1) on `data` and/or `context`, on CPU `cpu`.
-    public func testRun(program name: String, data: [UInt8]?, context: [UInt8]? = nil, cpu: Int = 0)
-        throws(KernelError) -> TestRun
-    {
+    /// Runs `program` on `data` and/or `context`, on CPU `cpu`: once, or `repeat` times in
+    /// the kernel's own loop (`duration` is then the average; the outputs are the last run's).
+    public func testRun(
+        program name: String, data: [UInt8]?, context: [UInt8]? = nil, cpu: Int = 0, repeat count: Int = 1
+    ) throws(KernelError) -> TestRun {
         guard let index = object.programs.firstIndex(where: { $0.name == name }) else {
             throw .noSuchProgram(name, path: object.path)
         }
@@ -187,7 +188,7 @@ public final class KernelObject {
         let contextIn = context ?? []
         var options = bpf_test_run_opts()
         options.sz = MemoryLayout<bpf_test_run_opts>.size
-        options.repeat = 1
+        options.repeat = Int32(clamping: max(count, 1))
         let (result, failure): (Int32, Int32) = dataIn.withUnsafeBytes { dataInBytes in
             contextIn.withUnsafeBytes { contextInBytes in
                 dataOut.withUnsafeMutableBytes { dataOutBytes in
