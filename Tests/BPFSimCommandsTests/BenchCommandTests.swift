@@ -82,6 +82,22 @@ struct BenchCommandTests {
         #expect(!lines.contains { $0.hasPrefix("alu_mix") })
     }
 
+    /// Where bpf() is refused the kernel column is empty and the reason is said once.
+    @Test func aRefusedKernelIsSaidOnce() throws {
+        let result = Kernel.$environmentOverride.withValue([Kernel.disableVariable: "1"]) {
+            bpfsim(["bench", "--filter", "empty", "--iterations", "2", "--samples", "1", "--bench-dir", benchDirectory])
+        }
+        #expect(result.status == 0, "\(result.err)")
+        let lines = result.out.split(separator: "\n").map(String.init)
+        let reasons = lines.filter { $0.hasPrefix("kernel: not measured: ") }
+        #expect(reasons.count == 1 && reasons[0].contains("BPFSIM_NO_KERNEL is set"), "\(result.out)")
+        let header = try #require(lines.first { $0.hasPrefix("program") })
+        let row = try #require(lines.first { $0.hasPrefix("empty ") })
+        // The kernel and kernel/native cells are dashes, right-aligned under their headings.
+        let kernelEnd = header.distance(from: header.startIndex, to: try #require(header.range(of: "kernel")).upperBound)
+        #expect(row[row.index(row.startIndex, offsetBy: kernelEnd - 1)] == "-", "\(result.out)")
+    }
+
     @Test func aMissingDirectoryIsNamed() {
         let result = bpfsim(["bench", "--bench-dir", "/nonexistent/bench", "--iterations", "1"])
         #expect(result.status == 1)
