@@ -336,9 +336,14 @@ public final class Session {
         return PreparedInput(arguments: [XDPContext.contextAddress], type: .xdp, dataOut: { context.output })
     }
 
+    /// One tracing context per kind, kept for the session: a context owns the kernel
+    /// memory its pointers lead to (and the region that maps it), so replacing it on
+    /// every change of kind would leave regions behind, mapped to freed memory.
+    private var tracingContexts: [TracingContext.Kind: TracingContext] = [:]
+
     private func tracingContext(_ kind: TracingContext.Kind) -> TracingContext {
-        let context =
-            (machine.context as? TracingContext).flatMap { $0.kind == kind ? $0 : nil } ?? TracingContext(kind: kind)
+        let context = tracingContexts[kind] ?? TracingContext(kind: kind)
+        tracingContexts[kind] = context
         machine.context = context
         return context
     }

@@ -112,4 +112,27 @@ struct TraceCommandTests {
         #expect(faulting.out.contains("past the end of the 24 bytes given"))
         #expect(faulting.out.contains("3 events, 1 program run, 0 records, 2 faults"))
     }
+
+    /// --state keeps maps from one replay to the next: raw_syscalls/sys_enter counts each
+    /// call number, so a second replay of the same trace doubles the counts.
+    @Test func stateCarriesOver() throws {
+        let path = try temporaryFile("t.jsonl", Self.events)
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("bpfsim-trace-state-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+        var counts: [Int: Int] = [:]
+        for _ in 0..<2 {
+            let result = bpfsim(["trace", try Self.object(), "--events", path, "--state", state.path, "--json"])
+            #expect(result.status == 0, "\(result.err)")
+            let summary = try #require(result.out.split(separator: "\n").last)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
+            let maps = try #require(object["maps"] as? [String: [[String: Any]]])
+            counts = [:]
+            for entry in maps["counts"] ?? [] {
+                let formatted = try #require(entry["formatted"] as? [String: Any])
+                counts[try #require(formatted["key"] as? Int)] = formatted["value"] as? Int
+            }
+        }
+        // openat (257) and close (3), once per replay, twice in all.
+        #expect(counts == [257: 2, 3: 2])
+    }
 }
