@@ -108,7 +108,9 @@ let package = Package(
         // Reads a capture with CaptureReader in its own process and reports its peak memory,
         // for BPFHarnessTests' flat-memory test (a test process runs other tests beside it).
         .executableTarget(name: "CaptureMemoryProbe", dependencies: ["BPFHarness"], path: "Tests/CaptureMemoryProbe"),
-        .testTarget(name: "BPFHarnessTests", dependencies: ["BPFHarness", "BPFTestSupport", "CaptureMemoryProbe"]),
+        .testTarget(
+            name: "BPFHarnessTests", dependencies: ["BPFHarness", "BPFTestSupport", "CaptureMemoryProbe"],
+            exclude: ["TracePrograms", "TraceInputs"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -265,7 +265,7 @@ public enum RunComparison {
         func run(_ input: ProgramInput) -> Result {
             if let session {
                 let run = session.run(index, input: input)
-                return Result(backend: backend, run: run, error: nil, maps: MapDump.all(session.machine))
+                return Result(backend: backend, run: run, error: nil, maps: MapDump.all(session.machine, btf: session.btf))
             }
             guard let kernel else { preconditionFailure("a runner has a session or a kernel") }
             do {
