@@ -67,7 +67,7 @@ let package = Package(
 
         // The test harness. For now the capture layer: pcap and pcapng in through libpcap,
         // presented as Ethernet; pcap out; synthesized traffic. Later replay, specs and reports.
-        .target(name: "BPFHarness", dependencies: ["BPFSession", "CLibPCAP"]),
+        .target(name: "BPFHarness", dependencies: ["BPFSession", "BPFKernel", "CLibPCAP"]),
 
         // The facade users import: `import BPFSim` brings sessions, engines, maps, the verifier
         // and the harness (captures, replay, traces, specs) in one name.
@@ -102,7 +102,12 @@ let package = Package(
         // Reads a capture with CaptureReader in its own process and reports its peak memory,
         // for BPFHarnessTests' flat-memory test (a test process runs other tests beside it).
         .executableTarget(name: "CaptureMemoryProbe", dependencies: ["BPFHarness"], path: "Tests/CaptureMemoryProbe"),
-        .testTarget(name: "BPFHarnessTests", dependencies: ["BPFHarness", "BPFTestSupport", "CaptureMemoryProbe"]),
+        // Replays a capture with PacketReplay in its own process and reports its peak memory,
+        // for BPFHarnessTests' flat-memory replay test.
+        .executableTarget(name: "ReplayMemoryProbe", dependencies: ["BPFHarness"], path: "Tests/ReplayMemoryProbe"),
+        .testTarget(
+            name: "BPFHarnessTests",
+            dependencies: ["BPFHarness", "BPFTestSupport", "CaptureMemoryProbe", "ReplayMemoryProbe"]),
     ],
     swiftLanguageModes: [.v6]
 )
