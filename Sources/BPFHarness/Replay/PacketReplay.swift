@@ -155,6 +155,7 @@ public final class PacketReplay {
                 wireLength: max(packet.originalLength, packet.bytes.count), results: [], divergence: nil,
                 leftOut: reason)
             summary.count(result)
+            if let started { summary.elapsedNanoseconds = Self.nanoseconds(since: started) }
             return result
         }
         var frame = Packet(packet.bytes, ingressIfindex: options.ingressIfindex)
