@@ -35,6 +35,10 @@ public struct SessionError: Error, CustomStringConvertible, Sendable {
     public var programError: ProgramError?
     /// The verifier's log or libbpf's messages, when the kernel refused (`KernelSession`).
     public var kernelLog: String?
+    /// bpfsim's verifier's verdict, when it refused the program (code `verifier`).
+    public var verification: VerifierResult?
+    /// `file.c:LINE` of the instruction a verifier refusal is at, when known.
+    public var sourceLine: String?
     public var description: String { message }
 
     init(code: String, message: String, programError: ProgramError? = nil) {
@@ -179,6 +183,11 @@ public final class Session {
     public let machine: Machine
     public let definitions: [ProgramDefinition]
     public let engine: Engine
+    /// The object the programs came from, when they came from one: its maps' BTF, its
+    /// license and its line info are what the verifier checks against.
+    public internal(set) var object: BPFObject?
+    /// The maps as they were specified, before they were created.
+    public let mapSpecs: [MapSpec]
     private var interpreters: [Int: Interpreter] = [:]
     private var jits: [Int: JIT] = [:]
     /// Why the JIT cannot run a program, once found, so it is tried once.
@@ -189,6 +198,7 @@ public final class Session {
     {
         machine = Machine(helpers: configuration.helpers, world: configuration.world, limits: configuration.limits)
         definitions = programs
+        mapSpecs = maps
         engine = configuration.engine
         for spec in maps {
             do {
