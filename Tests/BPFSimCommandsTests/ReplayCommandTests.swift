@@ -65,7 +65,7 @@ struct ReplayCommandTests {
     @Test func textSummaryNamesFaultsAndCountsVerdicts() throws {
         let program = try temporaryFile("faulty.s", Self.faulty)
         let capture = try Self.capture([60, 200, 64, 1500, 90])
-        let result = bpfsim(["replay", program, "--pcap", capture])
+        let result = bpfsim(["replay", program, "--no-verify", "--pcap", capture])
         #expect(result.status == 0)
         #expect(
             result.err == """
@@ -86,7 +86,7 @@ struct ReplayCommandTests {
     /// The fault's message as the JSON line gives it, so the text test does not restate
     /// the address space's wording; it must name the read and the packet.
     static func faultMessage(_ program: String, _ capture: String, packet: Int) throws -> String {
-        let lines = bpfsim(["replay", program, "--pcap", capture, "--json"]).out.split(separator: "\n")
+        let lines = bpfsim(["replay", program, "--no-verify", "--pcap", capture, "--json"]).out.split(separator: "\n")
         let object = try JSONSerialization.jsonObject(with: Data(lines[packet - 1].utf8)) as? [String: Any]
         let fault = object?["fault"] as? [String: Any]
         let message = fault?["message"] as? String ?? ""
@@ -98,7 +98,7 @@ struct ReplayCommandTests {
     @Test func jsonIsOneLinePerPacketThenTheSummary() throws {
         let program = try temporaryFile("faulty.s", Self.faulty)
         let capture = try Self.capture([60, 200, 64])
-        let result = bpfsim(["replay", program, "--pcap", capture, "--json", "--cpus", "2"])
+        let result = bpfsim(["replay", program, "--no-verify", "--pcap", capture, "--json", "--cpus", "2"])
         #expect(result.status == 0)
         let lines = result.out.split(separator: "\n").map {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -150,7 +150,7 @@ struct ReplayCommandTests {
         let handle = try #require(FileHandle(forUpdatingAtPath: capture))
         try handle.truncate(atOffset: UInt64(24 + 2 * 76 + 16 + 10))
         try handle.close()
-        let result = bpfsim(["replay", program, "--pcap", capture])
+        let result = bpfsim(["replay", program, "--no-verify", "--pcap", capture])
         #expect(result.status == 1)
         #expect(Self.withoutTiming(result.out).hasPrefix("\(capture): 2 packets through faulty.s (xdp) on interp, TIME\n"))
         #expect(result.err.hasPrefix("error: \(capture): record 3: libpcap stopped reading after 2 good records: "), "\(result.err)")
@@ -159,7 +159,7 @@ struct ReplayCommandTests {
     @Test func bothEnginesAgree() throws {
         let program = try temporaryFile("faulty.s", Self.faulty)
         let capture = try Self.capture([60, 200, 64])
-        let result = bpfsim(["replay", program, "--pcap", capture, "--engine", "both"])
+        let result = bpfsim(["replay", program, "--no-verify", "--pcap", capture, "--engine", "both"])
         #expect(result.status == 0, "\(result.err)")
         #expect(result.out.hasSuffix("interp, jit: no difference\n"))
     }
@@ -167,16 +167,25 @@ struct ReplayCommandTests {
     @Test func limitStopsEarly() throws {
         let program = try temporaryFile("faulty.s", Self.faulty)
         let capture = try Self.capture([60, 60, 60, 60])
-        let result = bpfsim(["replay", program, "--pcap", capture, "--limit", "2", "--json"])
+        let result = bpfsim(["replay", program, "--no-verify", "--pcap", capture, "--limit", "2", "--json"])
         let summary = result.out.split(separator: "\n").last.map(String.init) ?? ""
         #expect(summary.contains(#""packets":2"#))
         #expect(summary.contains(#""limit_reached":true"#))
     }
 
+    @Test func theVerifierRefusesFirst() throws {
+        let program = try temporaryFile("faulty.s", Self.faulty)
+        let capture = try Self.capture([60])
+        let result = bpfsim(["replay", program, "--pcap", capture])
+        #expect(result.status == 1)
+        #expect(result.err.hasPrefix("error: \(program): program 'faulty.s' would be refused by the kernel's verifier: "), "\(result.err)")
+        #expect(result.out.isEmpty)
+    }
+
     @Test func aProgramThatTakesNoPacketsIsRefused() throws {
         let program = try temporaryFile("p.s", "mov %r0, 0\nexit\n")
         let capture = try Self.capture([60])
-        let result = bpfsim(["replay", program, "--pcap", capture, "--type", "kprobe"])
+        let result = bpfsim(["replay", program, "--no-verify", "--pcap", capture, "--type", "kprobe"])
         #expect(result.status != 0)
         #expect(result.err.contains("--type takes xdp, sched_cls, sched_act, socket_filter or cgroup_skb"))
     }
@@ -186,7 +195,7 @@ struct ReplayCommandTests {
     func anUnreadableLinkTypeIsAnError() throws {
         let program = try temporaryFile("faulty.s", Self.faulty)
         let capture = TestInputs.shared!.appendingPathComponent("pcaps/arp-who-has-radiotap.pcap").path
-        let result = bpfsim(["replay", program, "--pcap", capture])
+        let result = bpfsim(["replay", program, "--no-verify", "--pcap", capture])
         #expect(result.status == 1)
         #expect(result.err.hasPrefix("error: \(capture): link type IEEE802_11_RADIO (127, "), "\(result.err)")
     }
@@ -196,7 +205,7 @@ struct ReplayCommandTests {
     func aSynthesizedHeaderIsSaidOnce() throws {
         let program = try temporaryFile("faulty.s", Self.faulty)
         let capture = TestInputs.shared!.appendingPathComponent("pcaps/linuxsll-arp.pcap").path
-        let result = bpfsim(["replay", program, "--pcap", capture])
+        let result = bpfsim(["replay", program, "--no-verify", "--pcap", capture])
         #expect(result.status == 0)
         let notes = result.err.split(separator: "\n").filter { $0.hasPrefix("note: \(capture): link type LINUX_SLL (113)") }
         #expect(notes.count == 1, "\(result.err)")
