@@ -250,6 +250,11 @@ struct ReplayObjectCommandTests {
         let result = bpfsim(["replay", object, "--pcap", Self.handshake!, "--engine", "all", "--cpus", "2"])
         #expect(result.status == 0, "\(result.err)")
         #expect(result.out.hasSuffix("interp, jit, kernel: no difference\n"), "\(result.out)")
+        // The kernel alone: its return values counted as verdicts (the handshake passes).
+        let kernel = bpfsim(["replay", object, "--pcap", Self.handshake!, "--engine", "kernel", "--json"])
+        #expect(kernel.status == 0, "\(kernel.err)")
+        let summary = kernel.out.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(summary.contains(#""verdicts":{"XDP_PASS":3}"#), "\(summary)")
     }
 
     @Test(

@@ -181,8 +181,16 @@ public final class PacketReplay {
         frame.rxQueueIndex = comparesWithKernel ? 0 : queue
         let wireLength = max(packet.originalLength, packet.bytes.count)
         if programType != .xdp { frame.wireLength = wireLength }
-        let (results, divergence) = stream.run(
+        let (runResults, divergence) = stream.run(
             .frame(frame), number: number, cpu: queue, clock: options.clockFromTimestamps ? packet.timestamp : nil)
+        var results = runResults
+        // The kernel's runs carry a return value but no verdict: give them the one it means.
+        for index in results.indices {
+            guard var run = results[index].run, run.verdict == nil, run.refusal == nil, run.execution.fault == nil
+            else { continue }
+            run.verdict = Verdict(type: programType, returnValue: run.execution.returnValue)
+            results[index].run = run
+        }
         let result = ReplayResult(
             number: number, timestamp: packet.timestamp, cpu: queue, lengthIn: packet.bytes.count,
             wireLength: wireLength, results: results, divergence: divergence)
