@@ -67,7 +67,7 @@ let package = Package(
 
         // The test harness. For now the capture layer: pcap and pcapng in through libpcap,
         // presented as Ethernet; pcap out; synthesized traffic. Later replay, specs and reports.
-        .target(name: "BPFHarness", dependencies: ["BPFSession", "BPFKernel", "CLibPCAP"]),
+        .target(name: "BPFHarness", dependencies: ["BPFSession", "CLibPCAP"]),
 
         // The facade users import: `import BPFSim` brings sessions, engines, maps, the verifier
         // and the harness (captures, replay, traces, specs) in one name.
