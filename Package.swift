@@ -102,8 +102,12 @@ let package = Package(
         // Reads a capture with CaptureReader in its own process and reports its peak memory,
         // for BPFHarnessTests' flat-memory test (a test process runs other tests beside it).
         .executableTarget(name: "CaptureMemoryProbe", dependencies: ["BPFHarness"], path: "Tests/CaptureMemoryProbe"),
+        // Replays a capture with PacketReplay in its own process and reports its peak memory,
+        // for BPFHarnessTests' flat-memory replay test.
+        .executableTarget(name: "ReplayMemoryProbe", dependencies: ["BPFHarness"], path: "Tests/ReplayMemoryProbe"),
         .testTarget(
-            name: "BPFHarnessTests", dependencies: ["BPFHarness", "BPFTestSupport", "CaptureMemoryProbe"],
+            name: "BPFHarnessTests",
+            dependencies: ["BPFHarness", "BPFTestSupport", "CaptureMemoryProbe", "ReplayMemoryProbe"],
             exclude: ["TracePrograms", "TraceInputs"]),
     ],
     swiftLanguageModes: [.v6]
