@@ -65,7 +65,7 @@ struct CaseExecution {
         var allRecords: [[UInt8]] = []
         var last: ProgramRun?
         for (number, input) in inputs.enumerated() {
-            let label = inputs.count > 1 ? "packet \(number)" : "packet"
+            let label = inputs.count > 1 ? "packet \(number): " : ""
             let run: ProgramRun
             switch runner {
             case .engine(let session):
@@ -74,13 +74,13 @@ struct CaseExecution {
                 do {
                     run = try kernel.run(prepared.programIndex, input: .packet(input.bytes))
                 } catch {
-                    failures.append("\(label): the kernel could not run it: \(error.message)")
+                    failures.append("\(label)the kernel could not run it: \(error.message)")
                     last = nil
                     continue
                 }
             }
             if let refusal = run.refusal {
-                failures.append("\(label): refused before running (\(refusal))")
+                failures.append("\(label)refused before running (\(refusal))")
             }
             let records = run.events.filter { $0.kind == .ringBuffer }.map(\.data)
             allPrintk += run.printk
@@ -98,7 +98,7 @@ struct CaseExecution {
                 if checks.fault == nil { checks.fault = caseLevel.fault }
             }
             let found = check(run, checks, printk: run.printk, records: records, notes: &notes)
-            failures += found.map { "\(label): \($0)" }
+            failures += found.map { label + $0 }
             if found.contains(where: { $0.contains("verdict: expected") }), run.execution.fault == nil {
                 if let diagnosis = Diagnosis.lastBranch(
                     prepared: prepared, inputs: inputs.prefix(number).map(\.bytes), packet: input.bytes)

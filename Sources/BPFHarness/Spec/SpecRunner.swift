@@ -167,24 +167,24 @@ struct PreparedSpec {
 
     init(_ spec: TestSpec) throws(SpecError) {
         self.spec = spec
-        let path = try ObjectCache.objectPath(for: spec.object, spec: spec.file)
+        let path = try ObjectCache.objectPath(for: spec.object, spec: spec.file, line: spec.objectLine)
         do {
             object = try BPFObject(path: path)
         } catch {
-            throw SpecError(file: spec.file, line: nil, "object \(spec.object.lastPathComponent): \(error)")
+            throw SpecError(file: spec.file, line: spec.objectLine, "object \(spec.object.lastPathComponent): \(error)")
         }
         let names = object.programs.map(\.name)
         if let wanted = spec.program {
             guard let index = names.firstIndex(of: wanted) else {
                 var message = "no program named '\(wanted)' in \(spec.object.lastPathComponent)"
                 if let guess = SpecError.closest(wanted, among: names) { message += " (did you mean '\(guess)'?)" }
-                throw SpecError(file: spec.file, line: nil, message + " (programs: \(names.joined(separator: ", ")))")
+                throw SpecError(file: spec.file, line: spec.programLine, message + " (programs: \(names.joined(separator: ", ")))")
             }
             programIndex = index
         } else {
             guard names.count == 1 else {
                 throw SpecError(
-                    file: spec.file, line: nil,
+                    file: spec.file, line: spec.objectLine,
                     "\(spec.object.lastPathComponent) has \(names.count) programs; name one with 'program:' (\(names.joined(separator: ", ")))"
                 )
             }
@@ -299,7 +299,7 @@ struct PreparedSpec {
                     "verdict '\(name)': a \(type.kernelName) program has no verdict names; expect retval instead")
             }
             if !known.contains(name) {
-                var message = "unknown verdict '\(name)' for a \(type.kernelName) program"
+                var message = "unknown verdict '\(name)' for program type \(type.kernelName)"
                 if let guess = SpecError.closest(name, among: known) { message += " (did you mean '\(guess)'?)" }
                 throw SpecError(file: file, line: line, message + " (verdicts: \(known.joined(separator: ", ")))")
             }
@@ -314,10 +314,10 @@ enum ObjectCache {
 
     /// The object file for `url`: itself for a `.o`, clang's output for a `.c`
     /// (`clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c`).
-    static func objectPath(for url: URL, spec: String) throws(SpecError) -> String {
+    static func objectPath(for url: URL, spec: String, line: Int? = nil) throws(SpecError) -> String {
         let path = url.path
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else {
-            throw SpecError(file: spec, line: nil, "object: \(path) does not exist")
+            throw SpecError(file: spec, line: line, "object: \(path) does not exist")
         }
         guard path.hasSuffix(".c") else { return path }
         let stamp = "\(path)|\(attributes[.size] ?? 0)|\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
@@ -340,13 +340,13 @@ enum ObjectCache {
             process.standardOutput = FileHandle.nullDevice
             try process.run()
         } catch {
-            throw SpecError(file: spec, line: nil, "cannot run clang to compile \(url.lastPathComponent): \(error)")
+            throw SpecError(file: spec, line: line, "cannot run clang to compile \(url.lastPathComponent): \(error)")
         }
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             let text = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
             let lines = text.split(separator: "\n").prefix(6).joined(separator: "\n")
-            throw SpecError(file: spec, line: nil, "clang failed on \(url.lastPathComponent):\n\(lines)")
+            throw SpecError(file: spec, line: line, "clang failed on \(url.lastPathComponent):\n\(lines)")
         }
         compiled[stamp] = output.path
         return output.path

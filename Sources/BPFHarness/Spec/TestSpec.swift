@@ -11,6 +11,8 @@ public struct TestSpec: Sendable {
     /// The object or C source, resolved against the spec's directory.
     public var object: URL
     public var program: String?
+    var objectLine: Int?
+    var programLine: Int?
     public var verify: VerifyExpectation?
     public var cpus: Int
     var maps: [MapContents]
@@ -147,7 +149,9 @@ public struct TestSpec: Sendable {
         name = try top["name"]?.string("name") ?? base
         let objectNode = try top.required("object")
         object = Self.resolve(try objectNode.string("object"), against: directory)
+        objectLine = objectNode.line
         program = try top["program"]?.string("program")
+        programLine = top["program"]?.line
         cpus = try top["cpus"]?.integer("cpus", as: Int.self) ?? 1
         if cpus < 1 || cpus > 1024 { throw top["cpus"]!.error("cpus must be between 1 and 1024") }
         if let node = top["verify"] { verify = try Self.verifyExpectation(node) }

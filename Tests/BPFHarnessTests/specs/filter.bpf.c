@@ -75,7 +75,8 @@ int xdp_filter(struct xdp_md *ctx)
         return count(XDP_DROP);
     void *l4 = (void *)ip + ip->ihl * 4;
     if (ip->protocol == IPPROTO_ICMP) {
-        bpf_printk("icmp from %x ttl %d", bpf_ntohl(saddr), ip->ttl);
+        // Three arguments: bpfsim's verifier (not the kernel's) wants r5 set for bpf_trace_printk.
+        bpf_printk("icmp from %x ttl %d proto %d", bpf_ntohl(saddr), ip->ttl, ip->protocol);
         return count(XDP_PASS);
     }
     if (ip->protocol == IPPROTO_TCP) {
