@@ -373,7 +373,7 @@ public struct TestSpec: Sendable {
         if let n = f["ringbuf"] {
             var records: [(TypedBytes?, [(String, YAMLValue)]?, Int?)] = []
             for item in try n.sequence("ringbuf") {
-                if item.isMapping, let fieldsNode = try item.mapping("a ringbuf record", known: ["fields", "hex"])["fields"] {
+                if item.isMapping, let fieldsNode = try item.mapping("a ringbuf record", known: [])["fields"] {
                     var fields: [(String, YAMLValue)] = []
                     for (key, value, _) in try fieldsNode.pairs("fields", known: []) {
                         fields.append((key, YAMLValue(text: try value.string("field \(key)"), line: value.line)))
