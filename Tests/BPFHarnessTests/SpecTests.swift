@@ -44,7 +44,7 @@ struct SpecTests {
             }
         }
         let filter = runner.run(path: SpecFolders.path("filter.spec.yaml"))
-        #expect(filter.passed == 1 + (SharedCaptures.available ? 11 : 10) * 2)
+        #expect(filter.passed == 1 + (SharedCaptures.available ? 12 : 11) * 2)
         let opens = runner.run(path: SpecFolders.path("opens.spec.yaml"))
         #expect(opens.passed == 1 + 2)
         let reject = runner.run(path: SpecFolders.path("reject.spec.yaml"))
@@ -60,7 +60,7 @@ struct SpecTests {
         let report = SpecRunner(backends: [.kernel]).run(path: SpecFolders.path("filter.spec.yaml"))
         #expect(report.error == nil)
         #expect(report.failed == 0, "\(report.results.flatMap(\.failures))")
-        #expect(report.passed == (SharedCaptures.available ? 12 : 11))
+        #expect(report.passed == (SharedCaptures.available ? 13 : 12))
         let notes = Set(report.results.flatMap(\.notes))
         #expect(notes == ["printk is not reported by the kernel", "redirect is not reported by the kernel"])
         let opens = SpecRunner(backends: [.kernel]).run(path: SpecFolders.path("opens.spec.yaml"))
@@ -77,7 +77,7 @@ struct SpecTests {
 
     /// Each failure says what was expected, what happened, and on which spec line; a
     /// wrong verdict is traced to the conditional jump that decided it (the blocklist
-    /// lookup's `if (value)` in `count`, filter.bpf.c:50, seen from the interpreter).
+    /// lookup's `if (value)` in `count`, filter.bpf.c:53, seen from the interpreter).
     @Test(arguments: Engine.allCases)
     func failuresAreExplained(_ engine: Engine) {
         let report = SpecRunner(backends: [.engine(engine)]).run(path: SpecFolders.path("failing/wrong.spec.yaml"))
@@ -86,7 +86,7 @@ struct SpecTests {
         #expect(
             report.results[0].failures == [
                 "line 9: verdict: expected XDP_PASS, got XDP_DROP",
-                "  decided at pc 66: jeq %r0, 0, +175 (not taken) at filter.bpf.c:50: if (value)",
+                "  decided at pc 66: jeq %r0, 0, +175 (not taken) at filter.bpf.c:53: if (value)",
             ])
         #expect(
             report.results[1].failures == [

@@ -453,10 +453,8 @@ struct CaseExecution {
                 failures.append("ringbuf: expected \(expected.count) records, got \(records.count)")
             }
             for (index, item) in expected.enumerated() where index < records.count {
-                if item.fields != nil {
-                    failures.append(
-                        "\(at(item.line))ringbuf record \(index): decoded fields need the BTF value formatter (branch trace), not merged here; give hex"
-                    )
+                if let fields = item.fields {
+                    failures += checkFields(fields, type: item.type, record: records[index], index: index, line: item.line)
                     continue
                 }
                 guard let typed = item.record,
@@ -472,6 +470,59 @@ struct CaseExecution {
             }
         }
         return failures
+    }
+
+    /// A ring buffer record decoded with the object's BTF (the struct named `type`, or the
+    /// first struct of the record's size with every named member), field by field.
+    private func checkFields(
+        _ fields: [(String, TestSpec.YAMLValue)], type name: String?, record: [UInt8], index: Int, line: Int?
+    ) -> [String] {
+        let label = "\(at(line))ringbuf record \(index)"
+        guard let btf = prepared.object.btf else { return ["\(label): the object has no BTF to decode fields with"] }
+        let wanted = fields.map(\.0)
+        let candidates = btf.types.filter { entry in
+            guard entry.kind == .structure, name == nil || entry.name == name,
+                btf.size(of: entry.id) == record.count, case .members(let members) = entry.detail
+            else { return false }
+            return wanted.allSatisfy { field in members.contains { $0.name == field } }
+        }
+        guard let entry = candidates.first, let value = btf.format(record, as: entry.id) else {
+            return [
+                "\(label): no struct\(name.map { " named '\($0)'" } ?? "") of \(record.count) bytes with members \(wanted.joined(separator: ", ")) in the object's BTF"
+            ]
+        }
+        var failures: [String] = []
+        for (field, expected) in fields {
+            guard let actual = value[field] else { continue }
+            let text = Self.text(actual)
+            var same = text == expected.text
+            if !same, let number = YAMLNode.integer(expected.text) {
+                switch actual {
+                case .unsigned(let v): same = v == number
+                case .signed(let v): same = v == Int64(bitPattern: number)
+                default: break
+                }
+            }
+            if !same {
+                failures.append("\(at(expected.line ?? line))ringbuf record \(index) \(entry.name).\(field): expected \(expected.text), got \(text)")
+            }
+        }
+        return failures
+    }
+
+    /// A decoded value as text: numbers in decimal, strings as they are, the rest as JSON.
+    static func text(_ value: BTFValue) -> String {
+        switch value {
+        case .unsigned(let v): return String(v)
+        case .signed(let v): return String(v)
+        case .bool(let v): return v ? "true" : "false"
+        case .float(let v): return String(v)
+        case .string(let v): return v
+        case .array, .object:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+        }
     }
 
     private func checkMap(_ expectation: TestSpec.MapExpectation, _ dump: MapDump?) -> [String] {
