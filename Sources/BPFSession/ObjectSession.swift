@@ -23,5 +23,6 @@ extension Session {
         try self.init(
             programs: object.programs.map(ProgramDefinition.init), maps: object.maps, configuration: configuration)
         btf = object.btf
+        self.object = object
     }
 }
