@@ -54,3 +54,14 @@ struct TestCommandTests {
         #expect(result.err.contains("unknown engine 'qemu'"))
     }
 }
+
+/// `--no-verify` runs the cases of a spec whose program the verifier refuses, as
+/// `bpfsim run --no-verify` runs such a program: reject.bpf.c reads the packet unchecked
+/// and, on the spec's TCP packet, byte 20 is 0 (IPv4 flags and fragment offset), so XDP_PASS, not
+/// the XDP_DROP the spec (which never expects to run) says.
+@Test func noVerifyRunsRefusedPrograms() {
+    let result = bpfsim(["test", TestCommandTests.spec("reject.spec.yaml"), "--no-verify"])
+    #expect(result.status == 1)
+    #expect(!result.out.contains("verify [verifier]"))
+    #expect(result.out.contains("verdict: expected XDP_DROP, got XDP_PASS"))
+}
