@@ -24,7 +24,8 @@ struct TestCommandTests {
     }
 
     @Test func failuresExitOneAndWriteJUnit() throws {
-        let junit = FileManager.default.temporaryDirectory.appendingPathComponent("bpfsim-junit-\(UUID().uuidString).xml")
+        let junit = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bpfsim-junit-\(UUID().uuidString).xml")
         defer { try? FileManager.default.removeItem(at: junit) }
         let result = bpfsim(["test", Self.spec("failing"), "--junit", junit.path, "--filter", "verdict"])
         #expect(result.status == 1)
@@ -45,7 +46,8 @@ struct TestCommandTests {
         let specs = object?["specs"] as? [[String: Any]]
         #expect(
             specs?.first?["error"] as? String
-                == "\(Self.spec("errors/typo-expect.spec.yaml")):7: unknown key 'verdic' in expect (did you mean 'verdict'?)")
+                == "\(Self.spec("errors/typo-expect.spec.yaml")):7: unknown key 'verdic' in expect (did you mean 'verdict'?)"
+        )
     }
 
     @Test func unknownEngineIsRefused() {

@@ -196,7 +196,8 @@ struct PreparedSpec {
             guard let index = names.firstIndex(of: wanted) else {
                 var message = "no program named '\(wanted)' in \(spec.object.lastPathComponent)"
                 if let guess = SpecError.closest(wanted, among: names) { message += " (did you mean '\(guess)'?)" }
-                throw SpecError(file: spec.file, line: spec.programLine, message + " (programs: \(names.joined(separator: ", ")))")
+                throw SpecError(
+                    file: spec.file, line: spec.programLine, message + " (programs: \(names.joined(separator: ", ")))")
             }
             programIndex = index
         } else if names.count == 1 {
@@ -309,7 +310,8 @@ struct PreparedSpec {
                 guard YAMLNode.integer(name) != nil || name == "drop" else {
                     throw SpecError(
                         file: file, line: line,
-                        "verdict '\(name)': a socket filter's verdict is the number of bytes it keeps (0 or drop drops)")
+                        "verdict '\(name)': a socket filter's verdict is the number of bytes it keeps (0 or drop drops)"
+                    )
                 }
                 continue
             }
@@ -340,14 +342,16 @@ enum ObjectCache {
             throw SpecError(file: spec, line: line, "object: \(path) does not exist")
         }
         guard path.hasSuffix(".c") else { return path }
-        let stamp = "\(path)|\(attributes[.size] ?? 0)|\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
+        let stamp =
+            "\(path)|\(attributes[.size] ?? 0)|\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
         lock.lock()
         defer { lock.unlock() }
         if let cached = compiled[stamp], FileManager.default.fileExists(atPath: cached) { return cached }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "bpfsim-spec-\(ProcessInfo.processInfo.processIdentifier)")
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let output = directory.appendingPathComponent("\(compiled.count)-\(url.deletingPathExtension().lastPathComponent).o")
+        let output = directory.appendingPathComponent(
+            "\(compiled.count)-\(url.deletingPathExtension().lastPathComponent).o")
         let errors = directory.appendingPathComponent("clang-\(compiled.count).err")
         FileManager.default.createFile(atPath: errors.path, contents: nil)
         let process = Process()
