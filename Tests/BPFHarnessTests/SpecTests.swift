@@ -35,7 +35,8 @@ struct SpecTests {
         }
         #expect(
             files.map { URL(fileURLWithPath: $0).lastPathComponent } == [
-                "filter.spec.yaml", "opens.spec.yaml", "pcap-absent.spec.yaml", "reject.spec.yaml",
+                "cgroup.spec.yaml", "filter.spec.yaml", "opens.spec.yaml", "pcap-absent.spec.yaml", "reject.spec.yaml",
+                "socket.spec.yaml",
             ])
         for file in files {
             let report = runner.run(path: file)
@@ -64,6 +65,10 @@ struct SpecTests {
         #expect(report.passed == (SharedCaptures.available ? 13 : 12))
         let notes = Set(report.results.flatMap(\.notes))
         #expect(notes == ["printk is not reported by the kernel", "redirect is not reported by the kernel"])
+        for name in ["socket.spec.yaml", "cgroup.spec.yaml"] {
+            let other = SpecRunner(backends: [.kernel]).run(path: SpecFolders.path(name))
+            #expect(other.results.map(\.status) == [.passed, .passed, .passed], "\(name)")
+        }
         let opens = SpecRunner(backends: [.kernel]).run(path: SpecFolders.path("opens.spec.yaml"))
         #expect(opens.results.map(\.status) == [.passed, .skipped])
     }
