@@ -156,7 +156,8 @@ struct CaseExecution {
             replay = try PacketReplay(
                 object: prepared.object, program: prepared.programName, backends: [backend],
                 configuration: RunConfiguration(world: World(cpuCount: prepared.spec.cpus)),
-                options: ReplayOptions(cpus: prepared.spec.cpus),
+                // The spec runner verified the program already (or was told not to).
+                options: ReplayOptions(cpus: prepared.spec.cpus, verify: false),
                 state: { machine in try CaseExecution.apply(prepared, to: machine) })
         } catch {
             if error.code == "kernel_unavailable" {
