@@ -206,3 +206,20 @@ struct SpecTests {
         }
     }
 }
+
+/// Where bpf() is refused (here forced with BPFSIM_NO_KERNEL), kernel cases are skipped
+/// with the kernel's one sentence, captures included; the verifier still runs.
+@Test func kernelCasesSkipWhereBPFIsRefused() {
+    Kernel.$environmentOverride.withValue([Kernel.disableVariable: "1"]) {
+        let sentence = Kernel.unavailability()?.message
+        #expect(sentence != nil)
+        let report = SpecRunner(backends: [.kernel]).run(path: SpecFolders.path("filter.spec.yaml"))
+        #expect(report.error == nil)
+        #expect(report.results.first?.status == .passed)
+        let cases = report.results.dropFirst()
+        #expect(cases.count == 12)
+        #expect(cases.allSatisfy { $0.status == .skipped })
+        // All of them for that reason, but the capture case when the shared captures are absent.
+        #expect(cases.filter { $0.reason == sentence }.count == (SharedCaptures.available ? 12 : 11))
+    }
+}
