@@ -1,4 +1,3 @@
-import BPFKernel
 import BPFSession
 import BPFTestSupport
 import Foundation
@@ -22,7 +21,7 @@ enum SpecFolders {
         }.sorted()
     }
 
-    static let kernelSkip = Comment(rawValue: Kernel.unavailability()?.message ?? "")
+    static let kernelSkip = Comment(rawValue: KernelSession.unavailability ?? "")
 }
 
 struct SpecTests {
@@ -57,7 +56,7 @@ struct SpecTests {
     /// The same specs on the running kernel: every expectation the kernel reports is
     /// checked against it (printk and redirect are noted as not reported), the capture
     /// case included; tracing cases are skipped there.
-    @Test(.enabled(if: Kernel.unavailability() == nil, SpecFolders.kernelSkip))
+    @Test(.enabled(if: KernelSession.unavailability == nil, SpecFolders.kernelSkip))
     func featureSpecsPassOnTheKernel() {
         let report = SpecRunner(backends: [.kernel]).run(path: SpecFolders.path("filter.spec.yaml"))
         #expect(report.error == nil)
@@ -204,22 +203,5 @@ struct SpecTests {
             Issue.record(
                 "\(report.file): \(result.name) [\(result.backend)]: \(result.failures.joined(separator: "; "))")
         }
-    }
-}
-
-/// Where bpf() is refused (here forced with BPFSIM_NO_KERNEL), kernel cases are skipped
-/// with the kernel's one sentence, captures included; the verifier still runs.
-@Test func kernelCasesSkipWhereBPFIsRefused() {
-    Kernel.$environmentOverride.withValue([Kernel.disableVariable: "1"]) {
-        let sentence = Kernel.unavailability()?.message
-        #expect(sentence != nil)
-        let report = SpecRunner(backends: [.kernel]).run(path: SpecFolders.path("filter.spec.yaml"))
-        #expect(report.error == nil)
-        #expect(report.results.first?.status == .passed)
-        let cases = report.results.dropFirst()
-        #expect(cases.count == 12)
-        #expect(cases.allSatisfy { $0.status == .skipped })
-        // All of them for that reason, but the capture case when the shared captures are absent.
-        #expect(cases.filter { $0.reason == sentence }.count == (SharedCaptures.available ? 12 : 11))
     }
 }

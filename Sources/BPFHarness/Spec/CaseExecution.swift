@@ -1,4 +1,3 @@
-import BPFKernel
 import BPFSession
 import Foundation
 
@@ -52,7 +51,7 @@ struct CaseExecution {
             result.failures = ["no program named for packets to run through ('program:')"]
             return result
         }
-        if backend == .kernel, let unavailable = Kernel.unavailability() { return skip(unavailable.message) }
+        if backend == .kernel, let unavailable = KernelSession.unavailability { return skip(unavailable) }
         let runner: Runner
         do {
             runner = try makeRunner()
