@@ -52,7 +52,7 @@ struct TraceReplayTests {
 
         // The ring-buffer record of the first openat: struct open_event.
         let records = result.events[0].records
-        #expect(records.count == 1)
+        #expect(records.count == 2)
         let record = try #require(records.first)
         #expect(record.map == "events" && record.kind == .ringBuffer && record.data.count == 88)
         func u32(_ offset: Int) -> UInt32 { record.data[offset..<offset + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) } }
@@ -66,6 +66,8 @@ struct TraceReplayTests {
         #expect(Array(record.data[40..<44]) == Array("cat\0".utf8))
         #expect(Array(record.data[56..<68]) == Array("/etc/shadow\0".utf8))
         #expect(result.events[0].printk == ["openat /etc/shadow"])
+        // The kretprobe's perf-buffer record (BPF_F_CURRENT_CPU: CPU 0): pid, then ret.
+        #expect(records[1] == EventRecord(map: "exits", kind: .perfEvent, cpu: 0, data: [0x92, 0x10, 0, 0, 3, 0, 0, 0]))
 
         // The second openat: the new task, the error return.
         let second = try #require(result.events[2].records.first)
@@ -148,7 +150,7 @@ struct TraceReplayTests {
         let regions = replay.session.machine.memory.count
         let result = replay.replay(
             try SyscallTrace(jsonLines: String(repeating: line, count: 200), source: "t.jsonl"))
-        #expect(result.faultCount == 0 && result.recordCount == 200)
+        #expect(result.faultCount == 0 && result.recordCount == 400)  // a ringbuf and a perf record each
         #expect(replay.session.machine.memory.count == regions)
     }
 
@@ -198,5 +200,28 @@ struct TraceReplayTests {
         #expect(
             String(decoding: try encoder.encode(try #require(entry.formatted)), as: UTF8.self)
                 == String(decoding: try encoder.encode(kernel.formatted), as: UTF8.self))
+    }
+
+    /// libbpf's BPF_KSYSCALL macro: its LINUX_HAS_SYSCALL_WRAPPER kconfig extern reads 1
+    /// (x86-64 has syscall wrappers), so it takes the arguments from the user registers
+    /// behind PARM1, as on the kernel; kretsyscall sees the return value.
+    @Test(arguments: Engine.allCases)
+    func ksyscallMacro(engine: Engine) throws {
+        let source = Self.source.deletingLastPathComponent().appendingPathComponent("ksyscall.bpf.c")
+        let object = try BPFObject(path: try BPFCorpus.object(source: source))
+        let kconfig = try #require(object.maps.first { $0.name == ".kconfig" })
+        #expect(kconfig.initialEntries.first?.value.first == 1)
+        let session = try Session(object: object, configuration: RunConfiguration(engine: engine))
+        let replay = try TraceReplay(session: session)
+        try replay.verify()
+        let trace = try SyscallTrace(
+            jsonLines: "{\"syscall\": \"openat\", \"args\": [-100, {\"str\": \"/etc/shadow\"}, 524288, 0], \"ret\": -13}",
+            source: "t.jsonl")
+        let result = replay.replay(trace)
+        #expect(result.faultCount == 0)
+        #expect(
+            result.events[0].printk == [
+                "openat dfd=-100 flags=524288 len=12", "openat /etc/shadow", "openat returned -13",
+            ])
     }
 }
