@@ -18,7 +18,9 @@ struct CaseExecution {
     /// A backend set up with the spec's initial maps.
     private enum Runner {
         case engine(Session)
-        case kernel(KernelSession)
+        /// The kernel, reached through `RunComparison.Stream`: the harness does not touch
+        /// `KernelSession` itself (libpcap's `struct bpf_insn` clashes with the kernel's).
+        case kernel(RunComparison.Stream)
     }
 
     func run() -> SpecCaseResult {
@@ -71,14 +73,14 @@ struct CaseExecution {
             switch runner {
             case .engine(let session):
                 run = session.run(programIndex, input: .packet(input.bytes))
-            case .kernel(let kernel):
-                do {
-                    run = try kernel.run(programIndex, input: .packet(input.bytes))
-                } catch {
-                    failures.append("\(label)the kernel could not run it: \(error.message)")
+            case .kernel(let stream):
+                let outcome = stream.run(.packet(input.bytes), number: number).results[0]
+                guard let kernelRun = outcome.run else {
+                    failures.append("\(label)the kernel could not run it: \(outcome.error ?? "no reason given")")
                     last = nil
                     continue
                 }
+                run = kernelRun
             }
             if let refusal = run.refusal {
                 failures.append("\(label)refused before running (\(refusal))")
@@ -120,13 +122,7 @@ struct CaseExecution {
             let dumps: [String: MapDump]
             switch runner {
             case .engine(let session): dumps = MapDump.all(session.machine)
-            case .kernel(let kernel):
-                do {
-                    dumps = try kernel.mapDumps()
-                } catch {
-                    failures.append("cannot read the kernel's maps: \(error.message)")
-                    dumps = [:]
-                }
+            case .kernel(let stream): dumps = stream.maps(of: 0)
             }
             for expectation in specCase.expect.maps {
                 failures += checkMap(expectation, dumps[expectation.map])
@@ -274,19 +270,19 @@ struct CaseExecution {
     }
 
     private func makeRunner() throws(SetupFailure) -> Runner {
-        let session = try freshSession(engine: backend == .kernel ? .interpreter : engineOf(backend))
         if backend == .kernel {
+            let prepared = self.prepared
             do {
-                let kernel = try KernelSession(
-                    object: prepared.object, program: prepared.programName,
-                    configuration: RunConfiguration(world: World(cpuCount: prepared.spec.cpus)))
-                try kernel.copyState(from: session.machine)
-                return .kernel(kernel)
+                let stream = try RunComparison.Stream(
+                    .object(prepared.object, program: prepared.programName), backends: [.kernel],
+                    configuration: RunConfiguration(world: World(cpuCount: prepared.spec.cpus)),
+                    state: { machine in try CaseExecution.apply(prepared, to: machine) })
+                return .kernel(stream)
             } catch {
                 throw SetupFailure(message: error.message)
             }
         }
-        return .engine(session)
+        return .engine(try freshSession(engine: engineOf(backend)))
     }
 
     private func engineOf(_ backend: Backend) -> Engine {
