@@ -184,8 +184,9 @@ extension Analysis {
         func expect(_ names: [String]) throws(VerifierError) -> Never {
             throw Rejections.argumentType(register, reg.typeName, expected: names, at: index)
         }
+        // The kernel's mem_types: ARG_PTR_TO_MEM, ARG_PTR_TO_MAP_KEY and ARG_PTR_TO_MAP_VALUE
+        // all take them (pinned by Tests/verifier/programs/map-key-ctx.s and ringbuf-as-map-*.s).
         let memoryTypes = ["fp", "pkt", "pkt_meta", "map_key", "map_value", "mem", "ringbuf_mem", "buf", "trusted_ptr_"]
-        let keyTypes = ["fp", "pkt", "pkt_meta", "map_key", "map_value"]
         func isMemory(_ r: RegisterState) -> Bool {
             !r.maybeNull && [.stack, .packet, .packetMeta, .mapKey, .mapValue, .memory, .ringbufMemory].contains(r.type)
         }
@@ -196,7 +197,7 @@ extension Analysis {
             guard reg.type == .mapPointer && !reg.maybeNull else { try expect(["map_ptr"]) }
             meta.map = reg.mapIndex
         case .mapKey:
-            guard isMemory(reg) && reg.type != .memory && reg.type != .ringbufMemory else { try expect(keyTypes) }
+            guard isMemory(reg) else { try expect(memoryTypes) }
             guard let map = meta.map else { throw Rejections.make("helper_argument", "invalid map_ptr to access map->key", at: index, "The map argument must come first.") }
             try checkPacketHelperAccess(reg, at: index)
             try checkHelperMemory(&state, register: register, size: maps[map].keySize, write: false, zeroSizeAllowed: false, at: index)
@@ -208,7 +209,7 @@ extension Analysis {
                 }
             }
         case .mapValue(let uninit):
-            guard isMemory(reg) && reg.type != .memory && reg.type != .ringbufMemory else { try expect(keyTypes) }
+            guard isMemory(reg) else { try expect(memoryTypes) }
             guard let map = meta.map else { throw Rejections.make("helper_argument", "invalid map_ptr to access map->value", at: index, "The map argument must come first.") }
             try checkPacketHelperAccess(reg, at: index)
             try checkHelperMemory(&state, register: register, size: maps[map].valueSize, write: uninit, zeroSizeAllowed: false, at: index)
@@ -259,7 +260,9 @@ extension Analysis {
             markPrecise(&state, registers: 1 << UInt16(register))
             meta.allocationSize = Int32(truncatingIfNeeded: reg.varOff.value)
         case .long:
-            guard isMemory(reg) && reg.type != .memory && reg.type != .ringbufMemory else { try expect(keyTypes) }
+            guard isMemory(reg) && reg.type != .memory && reg.type != .ringbufMemory else {
+                try expect(["fp", "pkt", "pkt_meta", "map_key", "map_value"])
+            }
             try checkHelperMemory(&state, register: register, size: 8, write: true, zeroSizeAllowed: false, at: index)
         case .constString:
             guard reg.type == .mapValue && !reg.maybeNull else { try expect(["map_value"]) }
