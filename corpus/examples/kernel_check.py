@@ -7,8 +7,8 @@
 This is where the expected values in the XDP and tc specs (NAME/NAME.spec.yaml) come
 from: for each case the program is compiled with clang, loaded through
 shared/tools/kernel_oracle.py's ELF loader, its maps filled with the spec's `maps:`
-entries (repeated here as bytes), and the case's packets run in order on CPU 0 with map
-state carried from one to the next, as a spec case does. The answers (return values,
+entries (repeated here as bytes), and the case's packets run in order (on CPU 0 unless
+a case names another) with map state carried from one to the next, as a spec case does. The answers (return values,
 output bytes, the maps after the last packet) go to NAME/kernel.json, and the specs
 repeat them. Needs root and a kernel that lets it load programs; Linux 6.18 answered
 the committed files.
@@ -139,6 +139,9 @@ CONNTRACK = {
     "object": "conntrack/conntrack.bpf.c",
     "maps": {},
     "cases": [
+        ("half a handshake", [g.tcp4("10.1.0.1", "10.2.0.1", 45000, 80, "S", seq=100),
+                              g.tcp4("10.2.0.1", "10.1.0.1", 80, 45000, "SA", seq=500, ack=101)]),
+        ("a SYN-ACK with no SYN before it", [g.tcp4("10.2.0.1", "10.1.0.1", 80, 45000, "SA", seq=500, ack=101)]),
         ("capture: conntrack_session", local("conntrack_session.pcap")),
         ("capture: shared dns_tcp", shared("dns_tcp.pcap")),
         ("capture: shared bruteforce", shared("bruteforce.pcap")),
@@ -154,6 +157,9 @@ PERCPU = {
                          g.eth(g.ipv4(g.icmp_echo(1, 1), 1, "10.0.0.1", "10.0.0.2"), 0x0800),
                          g.ping6("fd00::1", "fd00::2"),
                          g.arp_request("10.0.0.1", "10.0.0.2")]),
+        ("two CPUs", [(g.tcp4("10.0.0.1", "10.0.0.2", 1, 2, "S"), 0),
+                      (g.tcp4("10.0.0.1", "10.0.0.2", 1, 2, "S"), 1),
+                      (g.tcp4("10.0.0.1", "10.0.0.2", 1, 2, "A", payload=b"data"), 1)]),
         ("capture: shared wikipedia", shared("wikipedia.pcap")),
     ],
 }
@@ -183,9 +189,12 @@ def run_case(obj, maps, packets):
         for name, entries in maps.items():
             for key, value in entries:
                 k.map_update(by_name[name]["fd"], key, value)
-        k.pin_to_cpu(0)
         runs = []
         for data in packets:
+            cpu = 0
+            if isinstance(data, tuple):  # (frame, the CPU to run it on)
+                data, cpu = data
+            k.pin_to_cpu(cpu)
             run = k.prog_test_run(result.fd, data, repeat=1)
             runs.append({"retval": run["retval"], "data_out": run["data_out"].hex()
                          if run["data_out"] != data else "unchanged"})
