@@ -157,9 +157,6 @@ PERCPU = {
                          g.eth(g.ipv4(g.icmp_echo(1, 1), 1, "10.0.0.1", "10.0.0.2"), 0x0800),
                          g.ping6("fd00::1", "fd00::2"),
                          g.arp_request("10.0.0.1", "10.0.0.2")]),
-        ("two CPUs", [(g.tcp4("10.0.0.1", "10.0.0.2", 1, 2, "S"), 0),
-                      (g.tcp4("10.0.0.1", "10.0.0.2", 1, 2, "S"), 1),
-                      (g.tcp4("10.0.0.1", "10.0.0.2", 1, 2, "A", payload=b"data"), 1)]),
         ("capture: shared wikipedia", shared("wikipedia.pcap")),
     ],
 }
