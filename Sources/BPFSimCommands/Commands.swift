@@ -10,6 +10,7 @@ public struct BPFSimCommand: ParsableCommand {
         version: BPFSimVersion.string,
         subcommands: [
             Run.self, Verify.self, Assemble.self, Disassemble.self, Inspect.self, Conformance.self, FuzzJIT.self,
+            TestSpecs.self,
         ]
     )
 

@@ -62,7 +62,10 @@ struct HelperPrototype: Sendable {
             return .init(arguments: [.memory(write: true, nullable: false), .size(zeroAllowed: true), .anything], returns: .integer, gplOnly: true)
         case 5, 7, 8, 14, 15, 42, 118, 125, 160, 208: return integer
         case 35: return integer  // bpf_get_current_task
-        case 6: return .init(arguments: [.memory(write: false, nullable: false), .size(zeroAllowed: false), .anything, .anything, .anything], returns: .integer, gplOnly: true)
+        case 6:
+            // bpf_trace_printk_proto declares only fmt and fmt_size: r3-r5 are not checked,
+            // so a call with fewer than three arguments leaves them unread (kernel/trace/bpf_trace.c).
+            return .init(arguments: [.memory(write: false, nullable: false), .size(zeroAllowed: false)], returns: .integer, gplOnly: true)
         case 12: return .init(arguments: [.context, .mapPointer, .anything], returns: .void)
         case 16: return .init(arguments: [.memory(write: true, nullable: false), .size(zeroAllowed: false)], returns: .integer)
         case 23: return .init(arguments: [.anything, .anything], returns: .integer)

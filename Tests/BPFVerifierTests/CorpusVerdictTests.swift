@@ -17,6 +17,10 @@ struct CorpusProgram: CustomTestStringConvertible, Sendable, Hashable {
         case corpus(String)
         case verifier(String)
         case bench(String)
+        /// corpus/programs: the XDP program corpus.
+        case programs(String)
+        /// corpus/contexts: a C file built with one -D define (or none).
+        case contexts(String, define: String?)
     }
 
     let source: Source
@@ -27,6 +31,8 @@ struct CorpusProgram: CustomTestStringConvertible, Sendable, Hashable {
         case .corpus(let name): "corpus/\(name)/\(program)"
         case .verifier(let name): "verifier/\(name)/\(program)"
         case .bench(let name): "bench/\(name)/\(program)"
+        case .programs(let name): "programs/\(name)/\(program)"
+        case .contexts(let file, let define): "contexts/\(file)\(define.map { "+" + $0 } ?? "")/\(program)"
         }
     }
 
@@ -37,6 +43,9 @@ struct CorpusProgram: CustomTestStringConvertible, Sendable, Hashable {
         case .corpus(let name): try BPFObject(path: try BPFCorpus.object(name))
         case .verifier(let name): try BPFObject(path: try BPFCorpus.verifierObject(name))
         case .bench(let name): try BPFObject(path: try BPFCorpus.benchObject(name, variant: "XDP"))
+        case .programs(let name): try BPFObject(path: try ProgramCorpus.object(name))
+        case .contexts(let file, let define):
+            try BPFObject(path: try BPFCorpus.contextObject(file, defines: define.map { [$0] } ?? []))
         }
     }
 
@@ -66,6 +75,25 @@ struct CorpusProgram: CustomTestStringConvertible, Sendable, Hashable {
             else { continue }
             for program in object.programs where program.type == .xdp {
                 result.append(CorpusProgram(source: .bench(name), program: program.name))
+            }
+        }
+        for name in ProgramCorpus.names {
+            guard let path = try? ProgramCorpus.object(name), let object = try? BPFObject(path: path) else { continue }
+            if object.maps.contains(where: { $0.inner != nil }) { continue }
+            for program in object.programs where loadable.contains(program.type) {
+                result.append(CorpusProgram(source: .programs(name), program: program.name))
+            }
+        }
+        let contexts: [(String, String?)] = [
+            ("skb_fields.c", "SOCKET"), ("skb_fields.c", "TC"), ("skb_fields.c", "CGROUP"), ("skb_helpers.c", nil),
+            ("tracing.c", nil),
+        ]
+        for (file, define) in contexts {
+            guard let path = try? BPFCorpus.contextObject(file, defines: define.map { [$0] } ?? []),
+                let object = try? BPFObject(path: path)
+            else { continue }
+            for program in object.programs where loadable.contains(program.type) {
+                result.append(CorpusProgram(source: .contexts(file, define: define), program: program.name))
             }
         }
         return result
@@ -121,8 +149,8 @@ enum KernelOracle {
             ]
         }
         let (_, output, errors) = try BPFCorpus.runCapturing("python3", arguments)
-        guard let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] else {
-            throw OracleFailure(description: "kernel_oracle.py: \(errors)")
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [String: Any] else {
+            throw OracleFailure(description: "kernel_oracle.py \(program.name): \(errors)")
         }
         if object["verdict"] as? String == "ACCEPT" {
             return KernelVerdict(kernel: "accept", processed: object["verified_insns"] as? Int)

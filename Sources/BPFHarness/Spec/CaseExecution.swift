@@ -1,0 +1,450 @@
+import BPFKernel
+import BPFSession
+import Foundation
+
+/// Why a backend could not be set up for a case.
+struct SetupFailure: Error {
+    let message: String
+}
+
+/// One case run on one backend, checked against its expectations.
+struct CaseExecution {
+    let prepared: PreparedSpec
+    let specCase: TestSpec.Case
+    let backend: Backend
+
+    private var file: String { prepared.spec.file }
+    private var type: ProgramType { prepared.program.type }
+
+    /// A backend set up with the spec's initial maps.
+    private enum Runner {
+        case engine(Session)
+        case kernel(KernelSession)
+    }
+
+    func run() -> SpecCaseResult {
+        var result = SpecCaseResult(
+            name: specCase.name, backend: backend.name, status: .passed, seconds: 0, failures: [], reason: nil, notes: [])
+        func skip(_ reason: String) -> SpecCaseResult {
+            result.status = .skipped
+            result.reason = reason
+            return result
+        }
+        let inputs: [TestSpec.PacketInput]
+        switch specCase.kind {
+        case .packets(let list):
+            inputs = list
+        case .pcap(let source):
+            if let missing = source.missing { return skip(missing) }
+            result.status = .failed
+            result.failures = [
+                "pcap cases are not supported yet: they run through the replay engine (branch replay), not merged here"
+            ]
+            return result
+        case .events(let source), .strace(let source):
+            if backend == .kernel { return skip("tracing cases do not run on the kernel (BPF_PROG_TEST_RUN cannot run them)") }
+            if let missing = source.missing { return skip(missing) }
+            result.status = .failed
+            result.failures = [
+                "events and strace cases are not supported yet: they run through the trace replayer (branch trace), not merged here"
+            ]
+            return result
+        }
+        if backend == .kernel, let unavailable = Kernel.unavailability() { return skip(unavailable.message) }
+        let runner: Runner
+        do {
+            runner = try makeRunner()
+        } catch {
+            result.status = .failed
+            result.failures = ["cannot set up \(backend.name): \(error.message)"]
+            return result
+        }
+        var failures: [String] = []
+        var notes: Set<String> = []
+        var allPrintk: [String] = []
+        var allRecords: [[UInt8]] = []
+        var last: ProgramRun?
+        for (number, input) in inputs.enumerated() {
+            let label = inputs.count > 1 ? "packet \(number): " : ""
+            let run: ProgramRun
+            switch runner {
+            case .engine(let session):
+                run = session.run(prepared.programIndex, input: .packet(input.bytes))
+            case .kernel(let kernel):
+                do {
+                    run = try kernel.run(prepared.programIndex, input: .packet(input.bytes))
+                } catch {
+                    failures.append("\(label)the kernel could not run it: \(error.message)")
+                    last = nil
+                    continue
+                }
+            }
+            if let refusal = run.refusal {
+                failures.append("\(label)refused before running (\(refusal))")
+            }
+            let records = run.events.filter { $0.kind == .ringBuffer }.map(\.data)
+            allPrintk += run.printk
+            allRecords += records
+            last = run
+            var checks = input.expect
+            if number == inputs.count - 1 {
+                // The case's own expectations about a run apply to its last input; printk
+                // and ring buffer records are checked over the whole case below.
+                let caseLevel = specCase.expect.last
+                if checks.verdict == nil { checks.verdict = caseLevel.verdict }
+                if checks.retval == nil { checks.retval = caseLevel.retval }
+                if checks.output == nil { checks.output = caseLevel.output }
+                if checks.redirect == nil { checks.redirect = caseLevel.redirect }
+                if checks.fault == nil { checks.fault = caseLevel.fault }
+            }
+            let found = check(run, checks, printk: run.printk, records: records, notes: &notes)
+            failures += found.map { label + $0 }
+            if found.contains(where: { $0.contains("verdict: expected") }), run.execution.fault == nil {
+                if let diagnosis = Diagnosis.lastBranch(
+                    prepared: prepared, inputs: inputs.prefix(number).map(\.bytes), packet: input.bytes)
+                {
+                    failures.append("  \(diagnosis)")
+                }
+            }
+        }
+        // Whole-case expectations.
+        var caseChecks = TestSpec.PacketExpectation()
+        caseChecks.printk = specCase.expect.last.printk
+        caseChecks.ringbuf = specCase.expect.last.ringbuf
+        caseChecks.ringbufCount = specCase.expect.last.ringbufCount
+        if let last, !(caseChecks.printk.isEmpty && caseChecks.ringbuf == nil && caseChecks.ringbufCount == nil) {
+            failures += check(last, caseChecks, printk: allPrintk, records: allRecords, notes: &notes)
+        }
+        if !specCase.expect.maps.isEmpty {
+            let dumps: [String: MapDump]
+            switch runner {
+            case .engine(let session): dumps = MapDump.all(session.machine)
+            case .kernel(let kernel):
+                do {
+                    dumps = try kernel.mapDumps()
+                } catch {
+                    failures.append("cannot read the kernel's maps: \(error.message)")
+                    dumps = [:]
+                }
+            }
+            for expectation in specCase.expect.maps {
+                failures += checkMap(expectation, dumps[expectation.map])
+            }
+        }
+        result.failures = failures
+        result.notes = notes.sorted()
+        result.status = failures.isEmpty ? .passed : .failed
+        return result
+    }
+
+    private func makeRunner() throws(SetupFailure) -> Runner {
+        let session = try freshSession(engine: backend == .kernel ? .interpreter : engineOf(backend))
+        if backend == .kernel {
+            do {
+                let kernel = try KernelSession(
+                    object: prepared.object, program: prepared.programName,
+                    configuration: RunConfiguration(world: World(cpuCount: prepared.spec.cpus)))
+                try kernel.copyState(from: session.machine)
+                return .kernel(kernel)
+            } catch {
+                throw SetupFailure(message: error.message)
+            }
+        }
+        return .engine(session)
+    }
+
+    private func engineOf(_ backend: Backend) -> Engine {
+        if case .engine(let engine) = backend { return engine }
+        return .interpreter
+    }
+
+    /// A machine with the object's maps and the spec's initial elements.
+    func freshSession(engine: Engine) throws(SetupFailure) -> Session {
+        try CaseExecution.session(prepared: prepared, engine: engine)
+    }
+
+    static func session(prepared: PreparedSpec, engine: Engine, budget: UInt64? = nil) throws(SetupFailure) -> Session {
+        var configuration = RunConfiguration(engine: engine, world: World(cpuCount: prepared.spec.cpus))
+        if let budget { configuration.limits.instructionBudget = budget }
+        let session: Session
+        do {
+            session = try Session(object: prepared.object, configuration: configuration)
+        } catch {
+            throw SetupFailure(message: error.message)
+        }
+        for element in prepared.initial {
+            guard let map = session.machine.map(named: element.map) else { continue }
+            do {
+                if map.type == .queue || map.type == .stack {
+                    try map.update(key: [], value: element.value, flags: UpdateFlags.any)
+                } else {
+                    try map.update(key: element.key, value: element.value, flags: UpdateFlags.any)
+                }
+            } catch {
+                throw SetupFailure(
+                    message: "\(prepared.spec.file):\(element.line.map(String.init) ?? "?"): cannot add an element to \(element.map): \(error)")
+            }
+        }
+        return session
+    }
+
+    // MARK: - Checks
+
+    /// The name a verdict goes by in specs: `XDP_DROP`, `TC_ACT_SHOT`, a socket filter's
+    /// byte count, `allow`/`deny`; `fault` for a faulted run.
+    static func verdictName(type: ProgramType, run: ProgramRun) -> String {
+        if run.execution.fault != nil { return "fault" }
+        let value = run.execution.returnValue
+        let low = UInt32(truncatingIfNeeded: value)
+        switch type {
+        case .xdp: return XDPAction(rawValue: low)?.kernelName ?? "XDP action \(low)"
+        case .schedCls, .schedAct:
+            let action = Int32(bitPattern: low)
+            return TCAction(rawValue: action)?.kernelName ?? "tc action \(action)"
+        case .socketFilter: return String(low)
+        case .cgroupSkb: return low & 1 != 0 ? "allow" : "deny"
+        default: return String(value)
+        }
+    }
+
+    /// Spec spellings that mean the same verdict (`drop` for a socket filter's 0, for cgroup_skb's deny).
+    private func normalized(_ name: String) -> String {
+        switch (type, name) {
+        case (.socketFilter, "drop"): return "0"
+        case (.socketFilter, _): return YAMLNode.integer(name).map { String(UInt32(truncatingIfNeeded: $0)) } ?? name
+        case (.cgroupSkb, "drop"): return "deny"
+        default: return name
+        }
+    }
+
+    private func at(_ line: Int?) -> String { line.map { "line \($0): " } ?? "" }
+
+    private func check(
+        _ run: ProgramRun, _ e: TestSpec.PacketExpectation, printk: [String], records: [[UInt8]],
+        notes: inout Set<String>
+    ) -> [String] {
+        var failures: [String] = []
+        let fault = run.execution.fault
+        if let expected = e.fault {
+            if expected.expected && fault == nil {
+                failures.append("\(at(expected.line))fault: expected a fault, got \(Self.verdictName(type: type, run: run))")
+            } else if !expected.expected, let fault {
+                failures.append("\(at(expected.line))fault: expected none, got \(fault)")
+            } else if let message = expected.message, let fault, !fault.description.contains(message) {
+                failures.append("\(at(expected.line))fault: expected one containing '\(message)', got \(fault)")
+            }
+        } else if let fault {
+            failures.append("faulted: \(fault)\(run.faultSourceLine.map { " (\($0))" } ?? "")")
+            return failures
+        }
+        if let verdict = e.verdict {
+            let actual = Self.verdictName(type: type, run: run)
+            if normalized(verdict.name) != actual {
+                failures.append("\(at(verdict.line))verdict: expected \(verdict.name), got \(actual)")
+            }
+        }
+        if let retval = e.retval {
+            let mask: UInt64 = backend == .kernel ? 0xffff_ffff : .max
+            if run.execution.returnValue & mask != retval.value & mask {
+                failures.append(
+                    "\(at(retval.line))retval: expected \(Int64(bitPattern: retval.value)), got \(Int64(bitPattern: run.execution.returnValue & mask))"
+                )
+            }
+        }
+        if let output = e.output {
+            let actual = run.dataOut ?? []
+            if actual != output.bytes {
+                let offset =
+                    zip(actual, output.bytes).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                    ?? min(actual.count, output.bytes.count)
+                failures.append(
+                    "\(at(output.line))output: differs at byte \(offset): expected \(output.bytes.count) bytes \(Hex.string(output.bytes)), got \(actual.count) bytes \(Hex.string(actual))"
+                )
+            }
+        }
+        if let redirect = e.redirect {
+            if backend == .kernel {
+                notes.insert("redirect is not reported by the kernel")
+            } else {
+                let kind: RedirectTarget.Kind =
+                    redirect.kind == "cpu" ? .cpu : redirect.kind == "socket" ? .socket : .interface
+                let actual = run.redirect
+                if actual?.kind != kind || actual?.index != redirect.index {
+                    let got = actual.map { "\($0.kind.rawValue) \($0.index)" } ?? "no redirect"
+                    failures.append("\(at(redirect.line))redirect: expected \(redirect.kind) \(redirect.index), got \(got)")
+                }
+            }
+        }
+        if !e.printk.isEmpty {
+            if backend == .kernel {
+                notes.insert("printk is not reported by the kernel")
+            } else {
+                // Each expected text must appear, in order, within successive lines.
+                var remaining = printk[...]
+                for expected in e.printk {
+                    guard let index = remaining.firstIndex(where: { $0.contains(expected) }) else {
+                        failures.append(
+                            "printk: expected a line containing '\(expected)' (in order), got \(printk.isEmpty ? "none" : printk.map { "'\($0)'" }.joined(separator: ", "))"
+                        )
+                        break
+                    }
+                    remaining = remaining[(index + 1)...]
+                }
+            }
+        }
+        if let count = e.ringbufCount, records.count != count.count {
+            failures.append("\(at(count.line))ringbuf_count: expected \(count.count), got \(records.count)")
+        }
+        if let expected = e.ringbuf {
+            if expected.count != records.count {
+                failures.append("ringbuf: expected \(expected.count) records, got \(records.count)")
+            }
+            for (index, item) in expected.enumerated() where index < records.count {
+                if item.fields != nil {
+                    failures.append(
+                        "\(at(item.line))ringbuf record \(index): decoded fields need the BTF value formatter (branch trace), not merged here; give hex"
+                    )
+                    continue
+                }
+                guard let typed = item.record,
+                    let bytes = try? typed.resolve(width: nil, file: file, place: "ringbuf record")
+                else {
+                    failures.append("\(at(item.line))ringbuf record \(index): a bare integer has no width; write {u32: N}")
+                    continue
+                }
+                if records[index] != bytes {
+                    failures.append(
+                        "\(at(item.line))ringbuf record \(index): expected \(Hex.string(bytes)), got \(Hex.string(records[index]))")
+                }
+            }
+        }
+        return failures
+    }
+
+    private func checkMap(_ expectation: TestSpec.MapExpectation, _ dump: MapDump?) -> [String] {
+        let name = expectation.map
+        guard let dump else { return ["\(at(expectation.line))map \(name): not found"] }
+        guard let spec = prepared.object.maps.first(where: { $0.name == name }) else { return [] }
+        var failures: [String] = []
+        var actual: [String: MapDump.Value] = [:]
+        for entry in dump.entries { actual[entry.key] = entry.value }
+        var matched: Set<String> = []
+        for element in expectation.entries {
+            let key: [UInt8]
+            do {
+                key = try element.key?.resolve(width: spec.keySize, file: file, place: "key of \(name)") ?? []
+            } catch {
+                failures.append(error.description)
+                continue
+            }
+            let keyHex = Hex.string(key)
+            matched.insert(keyHex)
+            let label = "\(at(element.line))map \(name) key \(keyHex.isEmpty ? "(none)" : keyHex)"
+            guard let value = actual[keyHex] else {
+                failures.append("\(label): expected an element, got none")
+                continue
+            }
+            func bytes(_ typed: TypedBytes, width: Int) -> [UInt8]? {
+                try? typed.resolve(width: width, file: file, place: "value of \(name)")
+            }
+            switch value {
+            case .single(let hex):
+                guard let typed = element.value else {
+                    failures.append("\(label): not a per-CPU map; expect 'value'")
+                    continue
+                }
+                guard let want = bytes(typed, width: spec.valueSize) else {
+                    failures.append("\(label): the expected value does not fit \(spec.valueSize) bytes")
+                    continue
+                }
+                if Hex.string(want) != hex { failures.append("\(label): expected \(Hex.string(want)), got \(hex)") }
+            case .perCPU(let values):
+                let got = values.map { Hex.bytes($0) ?? [] }
+                if let list = element.values {
+                    for cpu in 0..<max(list.count, got.count) {
+                        let want = cpu < list.count ? bytes(list[cpu], width: spec.valueSize) : nil
+                        let have = cpu < got.count ? got[cpu] : nil
+                        let zero = [UInt8](repeating: 0, count: spec.valueSize)
+                        if (want ?? zero) != (have ?? zero) {
+                            failures.append(
+                                "\(label) cpu \(cpu): expected \(Hex.string(want ?? zero)), got \(Hex.string(have ?? zero))")
+                        }
+                    }
+                } else if let typed = element.sum ?? element.value {
+                    // Sums add the values as little-endian integers of the value's size (up to 8 bytes).
+                    guard spec.valueSize <= 8, let want = bytes(typed, width: spec.valueSize) else {
+                        failures.append("\(label): sum needs a value of at most 8 bytes")
+                        continue
+                    }
+                    func number(_ bytes: [UInt8]) -> UInt64 {
+                        bytes.enumerated().reduce(0) { $0 | UInt64($1.element) << UInt64(8 * $1.offset) }
+                    }
+                    let mask: UInt64 = spec.valueSize == 8 ? .max : (1 << UInt64(spec.valueSize * 8)) - 1
+                    let total = got.reduce(UInt64(0)) { $0 &+ number($1) } & mask
+                    if element.sum != nil {
+                        if total != number(want) { failures.append("\(label): expected sum \(number(want)), got \(total)") }
+                    } else if got.contains(where: { $0 != want }) {
+                        failures.append(
+                            "\(label): expected \(Hex.string(want)) on every CPU, got \(values.joined(separator: ", "))")
+                    }
+                }
+            }
+        }
+        if expectation.exact {
+            let extra = dump.entries.map(\.key).filter { !matched.contains($0) }.sorted()
+            if !extra.isEmpty {
+                failures.append(
+                    "\(at(expectation.line))map \(name): match exact, but it also holds keys \(extra.prefix(8).joined(separator: ", "))\(extra.count > 8 ? ", ..." : "")"
+                )
+            }
+        }
+        return failures
+    }
+}
+
+/// Which instruction decided a verdict: the last conditional jump before the exit.
+///
+/// It is found without a hook in the interpreter, so normal runs pay nothing: the
+/// interpreter counts executed instructions exactly and stops with a budget fault at
+/// the pc it would run next, so a re-run with a budget of k reports the k-th instruction
+/// of the path. Walking k back from the end finds the last conditional jump, and the
+/// instruction after it tells whether it was taken. Each re-run starts from the spec's
+/// initial maps and replays the case's earlier inputs.
+enum Diagnosis {
+    static func lastBranch(prepared: PreparedSpec, inputs: [[UInt8]], packet: [UInt8], window: Int = 64) -> String? {
+        func pc(budget: UInt64?) -> (Int?, ProgramRun)? {
+            guard let session = try? CaseExecution.session(prepared: prepared, engine: .interpreter) else { return nil }
+            for input in inputs { _ = session.run(prepared.programIndex, input: .packet(input)) }
+            if let budget { session.machine.limits.instructionBudget = budget }
+            let run = session.run(prepared.programIndex, input: .packet(packet))
+            return (run.execution.fault?.pc, run)
+        }
+        guard let (_, full) = pc(budget: nil), full.execution.fault == nil,
+            let count = full.execution.instructionCount, count >= 2
+        else { return nil }
+        let instructions = prepared.program.instructions
+        guard var later = pc(budget: count - 1)?.0 else { return nil }
+        var k = Int(count) - 2
+        while k >= 0 && k >= Int(count) - window {
+            guard let here = pc(budget: UInt64(k))?.0, here < instructions.count else { return nil }
+            let instruction = instructions[here]
+            let op = instruction.opcode >> 4
+            let isJumpClass = instruction.instructionClass == .jmp || instruction.instructionClass == .jmp32
+            if isJumpClass && op != 0x0 && op != 0x8 && op != 0x9 {
+                let taken = later != here + 1
+                let text =
+                    Disassembler.lines(instructions).first { $0.index == here }?.text ?? "opcode 0x\(String(instruction.opcode, radix: 16))"
+                var line = "decided at pc \(here): \(text) (\(taken ? "taken" : "not taken"))"
+                if let source = prepared.program.line(at: here) {
+                    line += " at \(source.location)"
+                    let code = source.source.trimmingCharacters(in: .whitespaces)
+                    if !code.isEmpty { line += ": \(code)" }
+                }
+                return line
+            }
+            later = here
+            k -= 1
+        }
+        return nil
+    }
+}
