@@ -111,7 +111,7 @@ let package = Package(
         .testTarget(
             name: "BPFHarnessTests",
             dependencies: ["BPFHarness", "BPFTestSupport", "CaptureMemoryProbe", "ReplayMemoryProbe"],
-            exclude: ["specs"]),
+            exclude: ["specs", "TracePrograms", "TraceInputs"]),
         // The Swift library API exactly as docs/library.md shows it, through the product alone.
         .testTarget(
             name: "BPFSimAPITests", dependencies: [.target(name: "BPFSim")],

@@ -54,7 +54,7 @@ public enum EngineComparison {
         func observe(_ run: ProgramRun, _ session: Session) -> Observation {
             Observation(
                 execution: run.execution, data: run.dataOut ?? [], printk: run.printk, fallback: run.fallback,
-                events: run.events, redirect: run.redirect, maps: MapDump.all(session.machine))
+                events: run.events, redirect: run.redirect, maps: MapDump.all(session.machine, btf: session.btf))
         }
         return compare(observe(a, first), observe(b, second))
     }

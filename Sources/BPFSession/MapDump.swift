@@ -1,10 +1,35 @@
+import BPFLoader
+
 /// One map's contents for `--json` output and state files: entries with hex keys and
 /// values; per-CPU maps give a list of values, one per CPU (without the padding the
-/// syscall adds).
+/// syscall adds). With the object's BTF, an entry also carries its key and value
+/// formatted from their BTF types, as `bpftool map dump -j` prints them
+/// (`BTF.format(_:as:)`).
 public struct MapDump: Codable, Sendable, Hashable {
     public struct Entry: Codable, Sendable, Hashable {
         public var key: String
         public var value: Value
+        /// The key and value formatted from the map's BTF types; nil without them.
+        public var formatted: Formatted?
+
+        public init(key: String, value: Value, formatted: Formatted? = nil) {
+            self.key = key
+            self.value = value
+            self.formatted = formatted
+        }
+    }
+
+    /// bpftool's `"formatted"` object: `{"key": K, "value": V}`, or for per-CPU maps
+    /// `{"key": K, "values": [{"cpu": 0, "value": V}, ...]}`.
+    public struct Formatted: Codable, Sendable, Hashable {
+        public struct CPUValue: Codable, Sendable, Hashable {
+            public var cpu: Int
+            public var value: BTFValue
+        }
+
+        public var key: BTFValue
+        public var value: BTFValue?
+        public var values: [CPUValue]?
     }
 
     /// A single value, or one per CPU.
@@ -42,23 +67,56 @@ public struct MapDump: Codable, Sendable, Hashable {
         try container.encode(entries)
     }
 
-    public init(_ map: BPFMap) {
+    /// The map's entries; with `btf`, formatted as its key and value types say (a map
+    /// without a value type, or whose types do not fit its sizes, has no `formatted`).
+    public init(_ map: BPFMap, btf: BTF? = nil) {
         let perCPU = map.type.isPerCPU
+        let format = btf.flatMap { Self.formatter(for: map, btf: $0) }
         entries = map.entries().map { entry in
             if perCPU {
-                let values = stride(from: 0, to: entry.value.count, by: map.valueStride).map { start in
-                    Hex.string(Array(entry.value[start..<min(start + map.valueSize, entry.value.count)]))
+                let slices = stride(from: 0, to: entry.value.count, by: map.valueStride).map { start in
+                    Array(entry.value[start..<min(start + map.valueSize, entry.value.count)])
                 }
-                return Entry(key: Hex.string(entry.key), value: .perCPU(values))
+                var formatted: Formatted?
+                if let format, let key = format.key(entry.key) {
+                    let values = slices.enumerated().compactMap { cpu, bytes in
+                        format.value(bytes).map { Formatted.CPUValue(cpu: cpu, value: $0) }
+                    }
+                    if values.count == slices.count { formatted = Formatted(key: key, values: values) }
+                }
+                return Entry(key: Hex.string(entry.key), value: .perCPU(slices.map(Hex.string)), formatted: formatted)
             }
-            return Entry(key: Hex.string(entry.key), value: .single(Hex.string(entry.value)))
+            var formatted: Formatted?
+            if let format, let key = format.key(entry.key), let value = format.value(entry.value) {
+                formatted = Formatted(key: key, value: value)
+            }
+            return Entry(key: Hex.string(entry.key), value: .single(Hex.string(entry.value)), formatted: formatted)
         }
     }
 
-    /// Every map of a machine, by name.
-    public static func all(_ machine: Machine) -> [String: MapDump] {
+    /// How a map's keys and values are formatted: by their BTF types; an array map without
+    /// a key type (global data) takes its `u32` index as the key.
+    private static func formatter(for map: BPFMap, btf: BTF) -> (
+        key: ([UInt8]) -> BTFValue?, value: ([UInt8]) -> BTFValue?
+    )? {
+        let spec = map.spec
+        guard spec.btfValueTypeID != 0, btf.size(of: spec.btfValueTypeID) == map.valueSize else { return nil }
+        let key: ([UInt8]) -> BTFValue?
+        if spec.btfKeyTypeID != 0 {
+            guard btf.size(of: spec.btfKeyTypeID) == map.keySize else { return nil }
+            key = { btf.format($0, as: spec.btfKeyTypeID) }
+        } else if map.keySize == 4 {
+            key = { bytes in .unsigned(bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) }) }
+        } else {
+            return nil
+        }
+        return (key, { btf.format($0, as: spec.btfValueTypeID) })
+    }
+
+    /// Every map of a machine, by name; formatted with `btf` when given.
+    public static func all(_ machine: Machine, btf: BTF? = nil) -> [String: MapDump] {
         var result: [String: MapDump] = [:]
-        for map in machine.maps { result[map.name] = MapDump(map) }
+        for map in machine.maps { result[map.name] = MapDump(map, btf: btf) }
         return result
     }
 }

@@ -331,7 +331,8 @@ public enum RunComparison {
                 if let clock { session.machine.world.setClock(clock) }
                 let run = session.run(index, input: input)
                 return Result(
-                    backend: backend, run: run, error: nil, maps: dumpMaps ? MapDump.all(session.machine) : [:])
+                    backend: backend, run: run, error: nil,
+                    maps: dumpMaps ? MapDump.all(session.machine, btf: session.btf) : [:])
             }
             guard let kernel else { preconditionFailure("a runner has a session or a kernel") }
             do {

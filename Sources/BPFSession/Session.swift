@@ -1,4 +1,5 @@
 import BPFInterpreter
+import BPFLoader
 import BPFJIT
 
 /// A program as a loader hands it over: relocated instructions whose map references are
@@ -179,6 +180,9 @@ public final class Session {
     public let machine: Machine
     public let definitions: [ProgramDefinition]
     public let engine: Engine
+    /// The object's BTF, when the programs came from one: map dumps format keys and
+    /// values with it (`MapDump.all(_:btf:)`).
+    public internal(set) var btf: BTF?
     private var interpreters: [Int: Interpreter] = [:]
     private var jits: [Int: JIT] = [:]
     /// Why the JIT cannot run a program, once found, so it is tried once.

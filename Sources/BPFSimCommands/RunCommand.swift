@@ -246,7 +246,7 @@ struct Run: ParsableCommand {
                 kind: "input", code: "refused", message: "\(program): the kernel would refuse this input: \(refusal)")
             return report
         }
-        report.fill(from: result, input: input, maps: MapDump.all(session.machine))
+        report.fill(from: result, input: input, maps: MapDump.all(session.machine, btf: session.btf))
         return report
     }
 }
