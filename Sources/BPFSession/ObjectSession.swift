@@ -22,6 +22,6 @@ extension Session {
     public convenience init(object: BPFObject, configuration: RunConfiguration = .init()) throws(SessionError) {
         try self.init(
             programs: object.programs.map(ProgramDefinition.init), maps: object.maps, configuration: configuration)
-        btf = object.btf
+        self.object = object
     }
 }

@@ -36,6 +36,10 @@ public struct SessionError: Error, CustomStringConvertible, Sendable {
     public var programError: ProgramError?
     /// The verifier's log or libbpf's messages, when the kernel refused (`KernelSession`).
     public var kernelLog: String?
+    /// bpfsim's verifier's verdict, when it refused the program (code `verifier`).
+    public var verification: VerifierResult?
+    /// `file.c:LINE` of the instruction a verifier refusal is at, when known.
+    public var sourceLine: String?
     public var description: String { message }
 
     init(code: String, message: String, programError: ProgramError? = nil) {
@@ -180,9 +184,14 @@ public final class Session {
     public let machine: Machine
     public let definitions: [ProgramDefinition]
     public let engine: Engine
+    /// The object the programs came from, when they came from one: its maps' BTF, its
+    /// license and its line info are what the verifier checks against.
+    public internal(set) var object: BPFObject?
+    /// The maps as they were specified, before they were created.
+    public let mapSpecs: [MapSpec]
     /// The object's BTF, when the programs came from one: map dumps format keys and
     /// values with it (`MapDump.all(_:btf:)`).
-    public internal(set) var btf: BTF?
+    public var btf: BTF? { object?.btf }
     private var interpreters: [Int: Interpreter] = [:]
     private var jits: [Int: JIT] = [:]
     /// Why the JIT cannot run a program, once found, so it is tried once.
@@ -193,6 +202,7 @@ public final class Session {
     {
         machine = Machine(helpers: configuration.helpers, world: configuration.world, limits: configuration.limits)
         definitions = programs
+        mapSpecs = maps
         engine = configuration.engine
         for spec in maps {
             do {
@@ -347,9 +357,14 @@ public final class Session {
         return PreparedInput(arguments: [XDPContext.contextAddress], type: .xdp, dataOut: { context.output })
     }
 
+    /// One tracing context per kind, kept for the session: a context owns the kernel
+    /// memory its pointers lead to (and the region that maps it), so replacing it on
+    /// every change of kind would leave regions behind, mapped to freed memory.
+    private var tracingContexts: [TracingContext.Kind: TracingContext] = [:]
+
     private func tracingContext(_ kind: TracingContext.Kind) -> TracingContext {
-        let context =
-            (machine.context as? TracingContext).flatMap { $0.kind == kind ? $0 : nil } ?? TracingContext(kind: kind)
+        let context = tracingContexts[kind] ?? TracingContext(kind: kind)
+        tracingContexts[kind] = context
         machine.context = context
         return context
     }

@@ -43,3 +43,45 @@ extension Verifier {
         return nil
     }
 }
+
+extension Session {
+    /// Checks program `index` the way the kernel's verifier would before it first runs,
+    /// as `run`, `replay`, `trace` and `test` do (`--no-verify` skips it). A program from
+    /// an object is verified with the object's maps, license and BTF, as libbpf would load
+    /// it; an assembly program with a packet type with its `--map`s. Programs without a
+    /// kernel program type (flat memory, as the conformance suite runs) are not verified:
+    /// the kernel has nothing to say about them. A refusal throws `SessionError` with code
+    /// `verifier` and the verdict in `verification`.
+    public func verify(_ index: Int) throws(SessionError) {
+        let definition = definitions[index]
+        let result: VerifierResult
+        if let object, let program = object.programs.first(where: { $0.name == definition.name }) {
+            guard program.type != .unspec else { return }
+            result = Verifier.verify(object: object, program: program)
+        } else {
+            guard definition.type != .unspec else { return }
+            result = Verifier.verify(instructions: definition.instructions, type: definition.type, maps: mapSpecs)
+        }
+        guard let error = result.error else { return }
+        throw .verifierRefusal(definition, error, result)
+    }
+}
+
+extension SessionError {
+    static func verifierRefusal(_ definition: ProgramDefinition, _ error: VerifierError, _ result: VerifierResult)
+        -> SessionError
+    {
+        var lines = ["program '\(definition.name)' would be refused by the kernel's verifier: \(error.message)"]
+        if let index = error.index {
+            var place = "  at instruction \(index)"
+            if let source = definition.sourceLines[index] { place += " (\(source))" }
+            lines.append(place)
+        }
+        lines.append("  " + error.explanation)
+        lines.append("  (`bpfsim verify` shows the path; --no-verify runs it anyway)")
+        var refusal = SessionError(code: "verifier", message: lines.joined(separator: "\n"))
+        refusal.verification = result
+        refusal.sourceLine = error.index.flatMap { definition.sourceLines[$0] }
+        return refusal
+    }
+}

@@ -91,6 +91,11 @@ struct Run: ParsableCommand {
             valueName: "engines"))
     var compare: String?
 
+    @Flag(
+        name: .customLong("no-verify"),
+        help: "Run even what bpfsim's verifier predicts the kernel would refuse (for experiments).")
+    var noVerify = false
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -169,6 +174,7 @@ struct Run: ParsableCommand {
                 }
                 session = try Session(object: loaded, configuration: configuration)
                 index = try Self.choose(programName, in: session)
+                if !noVerify { try session.verify(index) }
                 input = try Self.input(
                     for: session, index: index, packet: packet, context: context, memory: memory,
                     memoryGiven: mem != nil || memHex != nil)
@@ -193,6 +199,7 @@ struct Run: ParsableCommand {
                 specs = maps.compactMap(MapSpec.init(commandLine:))
                 session = try Session(programs: definitions, maps: specs, configuration: configuration)
                 index = 0
+                if !noVerify { try session.verify(index) }
             }
         } catch let error as ProgramError {
             report.error = .init(loadError: error, path: program)
@@ -200,6 +207,11 @@ struct Run: ParsableCommand {
         } catch let error as SessionError {
             if let programError = error.programError {
                 report.error = .init(loadError: programError, path: program)
+            } else if let refusal = error.verification?.error {
+                report.error = .init(
+                    kind: "verify", code: "verifier", message: "\(program): \(error.message)", pc: refusal.index,
+                    source: error.sourceLine)
+                report.error?.verifier = refusal.code
             } else {
                 report.error = .init(kind: "load", code: error.code, message: "\(program): \(error.message)")
             }
@@ -430,6 +442,8 @@ struct RunReport: Encodable {
         var line: Int?
         /// `file.c:LINE` of the faulting instruction, when the object has line info.
         var source: String?
+        /// For `kind: verify`, the verifier's class of error (`packet_bounds`, ...).
+        var verifier: String?
     }
 
     /// Fills in what a run produced (both the single-engine and the comparison paths).

@@ -136,4 +136,19 @@ struct TraceReplayTests {
         #expect(result.events[1].firings.count == 4)
         #expect(result.faultCount == 1)
     }
+
+    /// Replaying many events that alternate tracepoint, raw tracepoint and kprobe programs
+    /// reuses the same regions: the address space does not grow with the trace.
+    @Test(arguments: Engine.allCases)
+    func regionsDoNotGrow(engine: Engine) throws {
+        let replay = try Self.replay(engine)
+        let line = "{\"syscall\": \"openat\", \"args\": [-100, {\"str\": \"/etc/passwd\"}, 0, 0], \"ret\": 3}\n"
+        let trace = try SyscallTrace(jsonLines: String(repeating: line, count: 3), source: "t.jsonl")
+        _ = replay.replay(trace)
+        let regions = replay.session.machine.memory.count
+        let result = replay.replay(
+            try SyscallTrace(jsonLines: String(repeating: line, count: 200), source: "t.jsonl"))
+        #expect(result.faultCount == 0 && result.recordCount == 200)
+        #expect(replay.session.machine.memory.count == regions)
+    }
 }

@@ -61,4 +61,30 @@ struct VerifyCommandTests {
         #expect(result.status == 1)
         #expect(!result.err.isEmpty)
     }
+
+    /// `run` verifies first, as the kernel would at load, and refuses what the verifier refuses;
+    /// `--no-verify` runs it anyway. xdp_no_bounds is refused by Linux 6.18 with
+    /// "invalid access to packet, off=12 size=2, R1(id=0,off=12,r=0)" (Tests/verifier/kernel-verdicts.json).
+    @Test func runRefusesWhatTheVerifierRefuses() throws {
+        let path = try BPFCorpus.verifierObject("xdp_no_bounds")
+        let packet = "000000000000000000000000" + "0800" + String(repeating: "00", count: 20)
+        let refused = run(["run", path, "--data-hex", packet])
+        #expect(refused.status == 1)
+        #expect(refused.err.contains("program 'no_bounds' would be refused by the kernel's verifier: invalid access to packet"))
+        #expect(refused.err.contains("xdp_no_bounds.c:"))
+        let json = run(["run", path, "--data-hex", packet, "--json"])
+        #expect(json.status == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
+        let error = try #require(object["error"] as? [String: Any])
+        #expect(error["kind"] as? String == "verify")
+        #expect(error["code"] as? String == "verifier")
+        #expect(error["verifier"] as? String == "packet_bounds")
+        #expect(error["pc"] is Int)
+        let anyway = run(["run", path, "--data-hex", packet, "--no-verify"])
+        #expect(anyway.status == 0, "\(anyway.err)")
+        #expect(anyway.out.hasPrefix("r0 = 0x0000000000000002 (2)"))
+        // A program the verifier accepts runs as before.
+        let accepted = run(["run", try BPFCorpus.verifierObject("xdp_bounds"), "--data-hex", packet])
+        #expect(accepted.status == 0, "\(accepted.err)")
+    }
 }
