@@ -143,6 +143,23 @@ public enum RunComparison {
                 input: number, field: field, first: a.backend, firstValue: first, second: b.backend,
                 secondValue: second, note: note)
         }
+        // bpfsim refuses an input (ProgramRun.refusal) where the kernel's test run would
+        // fail; it agrees with a kernel run that failed with the same errno.
+        if a.run?.refusal != nil || b.run?.refusal != nil {
+            func outcome(_ result: Result) -> (errno: String?, text: String) {
+                if let refusal = result.run?.refusal { return (refusal.errnoName, "refused it: \(refusal)") }
+                if let error = result.error {
+                    let name = error.range(of: #"\(E[A-Z0-9]+:"#, options: .regularExpression).map {
+                        String(error[$0].dropFirst().dropLast())
+                    }
+                    return (name, "could not run it: \(error)")
+                }
+                return (nil, summary(result.run!))
+            }
+            let (x, y) = (outcome(a), outcome(b))
+            guard let errno = x.errno, errno == y.errno else { return divergence("run", x.text, y.text) }
+            return compareMaps(a, b, divergence)
+        }
         guard let runA = a.run, let runB = b.run else {
             if a.run == nil && b.run == nil { return nil }
             return divergence(
@@ -201,9 +218,16 @@ public enum RunComparison {
                     "redirect", runA.redirect.map { "\($0)" } ?? "none", runB.redirect.map { "\($0)" } ?? "none")
             }
         }
+        return compareMaps(a, b, divergence)
+    }
+
+    /// The first element that differs between two results' maps.
+    private static func compareMaps(
+        _ a: Result, _ b: Result, _ divergence: (String, String, String, String?) -> Divergence
+    ) -> Divergence? {
         for name in Set(a.maps.keys).union(b.maps.keys).sorted() {
             if let difference = compare(map: name, a.maps[name], b.maps[name]) {
-                return divergence(difference.field, difference.first, difference.second)
+                return divergence(difference.field, difference.first, difference.second, nil)
             }
         }
         return nil

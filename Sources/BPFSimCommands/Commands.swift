@@ -9,8 +9,8 @@ public struct BPFSimCommand: ParsableCommand {
         abstract: "Run eBPF programs in user space, with no root and no kernel.",
         version: BPFSimVersion.string,
         subcommands: [
-            Run.self, Verify.self, Trace.self, Assemble.self, Disassemble.self, Inspect.self, Conformance.self, FuzzJIT.self,
-            TestSpecs.self,
+            Run.self, Replay.self, Verify.self, Trace.self, Assemble.self, Disassemble.self, Inspect.self,
+            Conformance.self, FuzzJIT.self, TestSpecs.self,
         ]
     )
 

@@ -125,11 +125,38 @@ public final class PacketReplay {
         summary.packetsPerCPU = Array(repeating: 0, count: options.cpus)
     }
 
-    /// Runs one packet on every backend and counts it in `summary`.
+    /// The largest XDP packet `BPF_PROG_TEST_RUN` takes: 3520 bytes linear and 17
+    /// page-sized fragments; beyond, it fails with ENOMEM (docs/kernel.md).
+    public static let kernelXDPLimit = 3520 + 17 * 4096
+
+    /// Why the kernel's test run cannot take this packet at all, where bpfsim runs it as a
+    /// data path would (docs/kernel.md); nil when it can.
+    func kernelCannotRun(_ packet: ReplayPacket) -> String? {
+        guard comparesWithKernel, programType == .xdp else { return nil }
+        if packet.bytes.count < 14 {
+            return "the kernel's test run refuses packets shorter than 14 bytes (EINVAL); this one has \(packet.bytes.count)"
+        }
+        if packet.bytes.count > Self.kernelXDPLimit {
+            return "the kernel's test run refuses XDP packets longer than \(Self.kernelXDPLimit) bytes (ENOMEM); this one has \(packet.bytes.count)"
+        }
+        return nil
+    }
+
+    /// Runs one packet on every backend and counts it in `summary`. When the kernel is
+    /// compared, a packet its test run cannot take is left out on every backend, so
+    /// their maps stay comparable (`ReplayResult.leftOut` says why).
     public func replay(_ packet: ReplayPacket) -> ReplayResult {
         if started == nil { started = ContinuousClock.now }
         let number = summary.packets + 1
         let queue = rss.queue(for: packet.bytes)
+        if let reason = kernelCannotRun(packet) {
+            let result = ReplayResult(
+                number: number, timestamp: packet.timestamp, cpu: queue, lengthIn: packet.bytes.count,
+                wireLength: max(packet.originalLength, packet.bytes.count), results: [], divergence: nil,
+                leftOut: reason)
+            summary.count(result)
+            return result
+        }
         var frame = Packet(packet.bytes, ingressIfindex: options.ingressIfindex)
         // The kernel's test run puts an XDP packet on lo, which has one receive queue.
         frame.rxQueueIndex = comparesWithKernel ? 0 : queue

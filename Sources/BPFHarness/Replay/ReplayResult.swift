@@ -16,11 +16,29 @@ public struct ReplayResult: Sendable {
     public var results: [RunComparison.Result]
     /// The first difference between the first backend and another, when there is one.
     public var divergence: RunComparison.Divergence?
+    /// Why the packet was not run on any backend: the kernel is compared and its test run
+    /// cannot take the packet (`results` is then empty).
+    public var leftOut: String?
 
-    /// The first backend's run; nil when it could not run the packet (`error` says why).
-    public var run: ProgramRun? { results[0].run }
+    public init(
+        number: Int, timestamp: UInt64?, cpu: UInt32, lengthIn: Int, wireLength: Int,
+        results: [RunComparison.Result], divergence: RunComparison.Divergence?, leftOut: String? = nil
+    ) {
+        self.number = number
+        self.timestamp = timestamp
+        self.cpu = cpu
+        self.lengthIn = lengthIn
+        self.wireLength = wireLength
+        self.results = results
+        self.divergence = divergence
+        self.leftOut = leftOut
+    }
+
+    /// The first backend's run; nil when it could not run the packet (`error` says why)
+    /// or the packet was left out.
+    public var run: ProgramRun? { results.first?.run }
     /// Why the first backend could not run the packet (a kernel test run that failed).
-    public var error: String? { results[0].error }
+    public var error: String? { results.first?.error }
     /// What the return value means; nil after a fault or a refusal.
     public var verdict: Verdict? { run?.refusal == nil ? run?.verdict : nil }
     public var fault: ExecutionFault? { run?.execution.fault }
@@ -125,6 +143,10 @@ public struct ReplaySummary: Sendable {
     public var faultSamples: [Sample] = []
     /// The first refusals and failed runs (up to `sampleLimit`).
     public var errorSamples: [Sample] = []
+    /// Packets left out on every backend because the kernel, compared, cannot test-run them.
+    public var leftOut = 0
+    /// The first of them (up to `sampleLimit`).
+    public var leftOutSamples: [Sample] = []
     /// Records of the capture that could not be presented as Ethernet, and were skipped.
     public var skippedRecords = 0
     /// The first of those errors (up to `sampleLimit`).
@@ -160,6 +182,11 @@ public struct ReplaySummary: Sendable {
         let cpu = Int(result.cpu)
         if cpu < packetsPerCPU.count { packetsPerCPU[cpu] += 1 }
         if divergence == nil { divergence = result.divergence }
+        if let reason = result.leftOut {
+            leftOut += 1
+            if leftOutSamples.count < Self.sampleLimit { leftOutSamples.append(.init(packet: result.number, message: reason)) }
+            return
+        }
         guard let run = result.run else {
             errors += 1
             if errorSamples.count < Self.sampleLimit {
