@@ -151,6 +151,7 @@ CONNTRACK = {
 PERCPU = {
     "object": "percpu_counters/percpu_counters.bpf.c",
     "maps": {},
+    "cpus": 2,  # a capture's packets are spread over them by RSS, as bpfsim replay does
     "cases": [
         ("one of each", [g.tcp4("10.0.0.1", "10.0.0.2", 1, 2, "S"),
                          g.udp4("10.0.0.1", "10.0.0.2", 1, 2, b"abc"),
@@ -163,6 +164,57 @@ PERCPU = {
 
 EXAMPLES = {"ddos": DDOS, "l4lb": L4LB, "tc_policy": TC_POLICY, "conntrack": CONNTRACK,
             "percpu_counters": PERCPU}
+
+
+# ---------------------------------------------------------------- receive-side scaling
+
+# Microsoft's default RSS key (the RSS specification's verification page).
+RSS_KEY = bytes.fromhex("6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c"
+                        "6a42b73bbeac01fa")
+
+
+def toeplitz(data, key=RSS_KEY):
+    """The Toeplitz hash: for each set input bit, XOR in the key's 32 bits starting there."""
+    key_int, key_bits = int.from_bytes(key, "big"), len(key) * 8
+    result = 0
+    for i, byte in enumerate(data):
+        for bit in range(8):
+            if byte & (0x80 >> bit):
+                position = i * 8 + bit
+                result ^= (key_int >> (key_bits - 32 - position)) & 0xFFFFFFFF
+    return result
+
+
+assert toeplitz(ip4("66.9.149.187") + ip4("161.142.100.80") + struct.pack("!HH", 2794, 1766)) == 0x51CCC178
+
+
+def rss_cpu(frame, cpus):
+    """The CPU a NIC's RSS would give a frame: the Toeplitz hash of the addresses (and, for
+    TCP and UDP that is not a fragment, the ports), a 128-entry indirection table filled
+    with i mod cpus, as Linux fills it by default (ethtool_rxfh_indir_default)."""
+    if cpus == 1:
+        return 0
+    offset, ethertype = 12, None
+    for _ in range(3):  # up to two VLAN tags
+        if len(frame) < offset + 2:
+            return 0
+        ethertype = struct.unpack_from("!H", frame, offset)[0]
+        if ethertype not in (0x8100, 0x88A8):
+            break
+        offset += 4
+    offset += 2
+    data = b""
+    if ethertype == 0x0800 and len(frame) >= offset + 20:
+        ihl = (frame[offset] & 15) * 4
+        proto, fragment = frame[offset + 9], struct.unpack_from("!H", frame, offset + 6)[0] & 0x3FFF
+        data = frame[offset + 12:offset + 20]
+        if proto in (6, 17) and not fragment and len(frame) >= offset + ihl + 4:
+            data += frame[offset + ihl:offset + ihl + 4]
+    elif ethertype == 0x86DD and len(frame) >= offset + 40:
+        data = frame[offset + 8:offset + 40]
+        if frame[offset + 6] in (6, 17) and len(frame) >= offset + 44:
+            data += frame[offset + 40:offset + 44]
+    return (toeplitz(data) & 127) % cpus if data else 0
 
 
 # ---------------------------------------------------------------- running them
@@ -219,6 +271,8 @@ def main():
                     print("%s: %s: skipped, %s is absent" % (name, title, inputs))
                     continue
                 packets = g.read_pcap(inputs)
+                cpus = example.get("cpus", 1)
+                packets = [(frame, rss_cpu(frame, cpus)) for frame in packets]
             else:
                 packets = inputs
             case = run_case(obj, example["maps"], packets)
