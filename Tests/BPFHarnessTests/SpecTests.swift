@@ -34,7 +34,7 @@ struct SpecTests {
             !$0.contains("/failing/") && !$0.contains("/errors/")
         }
         #expect(files.map { URL(fileURLWithPath: $0).lastPathComponent } == [
-            "filter.spec.yaml", "pcap-absent.spec.yaml", "reject.spec.yaml",
+            "filter.spec.yaml", "opens.spec.yaml", "pcap-absent.spec.yaml", "reject.spec.yaml",
         ])
         for file in files {
             let report = runner.run(path: file)
@@ -44,22 +44,27 @@ struct SpecTests {
             }
         }
         let filter = runner.run(path: SpecFolders.path("filter.spec.yaml"))
-        #expect(filter.passed == 1 + 10 * 2)
+        #expect(filter.passed == 1 + (SharedCaptures.available ? 12 : 11) * 2)
+        let opens = runner.run(path: SpecFolders.path("opens.spec.yaml"))
+        #expect(opens.passed == 1 + 2)
         let reject = runner.run(path: SpecFolders.path("reject.spec.yaml"))
         #expect(reject.results.map(\.status) == [.passed, .skipped, .skipped])
         #expect(reject.results[1].reason == "the spec expects the verifier to reject the program")
     }
 
     /// The same specs on the running kernel: every expectation the kernel reports is
-    /// checked against it (printk and redirect are noted as not reported).
+    /// checked against it (printk and redirect are noted as not reported), the capture
+    /// case included; tracing cases are skipped there.
     @Test(.enabled(if: Kernel.unavailability() == nil, SpecFolders.kernelSkip))
     func featureSpecsPassOnTheKernel() {
         let report = SpecRunner(backends: [.kernel]).run(path: SpecFolders.path("filter.spec.yaml"))
         #expect(report.error == nil)
         #expect(report.failed == 0, "\(report.results.flatMap(\.failures))")
-        #expect(report.passed == 11)
+        #expect(report.passed == (SharedCaptures.available ? 13 : 12))
         let notes = Set(report.results.flatMap(\.notes))
         #expect(notes == ["printk is not reported by the kernel", "redirect is not reported by the kernel"])
+        let opens = SpecRunner(backends: [.kernel]).run(path: SpecFolders.path("opens.spec.yaml"))
+        #expect(opens.results.map(\.status) == [.passed, .skipped])
     }
 
     /// A shared capture that is absent skips its case with a reason instead of failing.
@@ -72,7 +77,7 @@ struct SpecTests {
 
     /// Each failure says what was expected, what happened, and on which spec line; a
     /// wrong verdict is traced to the conditional jump that decided it (the blocklist
-    /// lookup's `if (value)` in `count`, filter.bpf.c:50, seen from the interpreter).
+    /// lookup's `if (value)` in `count`, filter.bpf.c:53, seen from the interpreter).
     @Test(arguments: Engine.allCases)
     func failuresAreExplained(_ engine: Engine) {
         let report = SpecRunner(backends: [.engine(engine)]).run(path: SpecFolders.path("failing/wrong.spec.yaml"))
@@ -81,7 +86,7 @@ struct SpecTests {
         #expect(
             report.results[0].failures == [
                 "line 9: verdict: expected XDP_PASS, got XDP_DROP",
-                "  decided at pc 66: jeq %r0, 0, +175 (not taken) at filter.bpf.c:50: if (value)",
+                "  decided at pc 66: jeq %r0, 0, +175 (not taken) at filter.bpf.c:53: if (value)",
             ])
         #expect(
             report.results[1].failures == [
@@ -112,6 +117,7 @@ struct SpecTests {
     @Test func filterSelectsCases() {
         let report = SpecRunner(filter: "echo").run(path: SpecFolders.path("filter.spec.yaml"))
         #expect(report.results.map(\.name) == ["verify", "echo is bounced with swapped addresses"])
+        #expect(SpecRunner(filter: "capture").run(path: SpecFolders.path("filter.spec.yaml")).results.count == 2)
     }
 
     /// The JUnit XML is well formed and counts what the run did.

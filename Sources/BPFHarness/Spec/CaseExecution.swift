@@ -14,7 +14,7 @@ struct CaseExecution {
     let backend: Backend
 
     private var file: String { prepared.spec.file }
-    private var type: ProgramType { prepared.program.type }
+    private var type: ProgramType { prepared.program?.type ?? .unspec }
 
     /// A backend set up with the spec's initial maps.
     private enum Runner {
@@ -35,19 +35,20 @@ struct CaseExecution {
         case .packets(let list):
             inputs = list
         case .pcap(let source):
-            if let missing = source.missing { return skip(missing) }
-            result.status = .failed
-            result.failures = [
-                "pcap cases are not supported yet: they run through the replay engine (branch replay), not merged here"
-            ]
-            return result
+            guard let path = source.path else { return skip(source.missing ?? "the capture is absent") }
+            return runCapture(path, result)
         case .events(let source), .strace(let source):
-            if backend == .kernel { return skip("tracing cases do not run on the kernel (BPF_PROG_TEST_RUN cannot run them)") }
-            if let missing = source.missing { return skip(missing) }
+            if backend == .kernel {
+                return skip("tracing cases do not run on the kernel (BPF_PROG_TEST_RUN cannot run them)")
+            }
+            guard let path = source.path else { return skip(source.missing ?? "the trace is absent") }
+            var strace = false
+            if case .strace = specCase.kind { strace = true }
+            return runTrace(path, strace: strace, result)
+        }
+        guard let programIndex = prepared.programIndex else {
             result.status = .failed
-            result.failures = [
-                "events and strace cases are not supported yet: they run through the trace replayer (branch trace), not merged here"
-            ]
+            result.failures = ["no program named for packets to run through ('program:')"]
             return result
         }
         if backend == .kernel, let unavailable = Kernel.unavailability() { return skip(unavailable.message) }
@@ -69,10 +70,10 @@ struct CaseExecution {
             let run: ProgramRun
             switch runner {
             case .engine(let session):
-                run = session.run(prepared.programIndex, input: .packet(input.bytes))
+                run = session.run(programIndex, input: .packet(input.bytes))
             case .kernel(let kernel):
                 do {
-                    run = try kernel.run(prepared.programIndex, input: .packet(input.bytes))
+                    run = try kernel.run(programIndex, input: .packet(input.bytes))
                 } catch {
                     failures.append("\(label)the kernel could not run it: \(error.message)")
                     last = nil
@@ -112,8 +113,8 @@ struct CaseExecution {
         caseChecks.printk = specCase.expect.last.printk
         caseChecks.ringbuf = specCase.expect.last.ringbuf
         caseChecks.ringbufCount = specCase.expect.last.ringbufCount
-        if let last, !(caseChecks.printk.isEmpty && caseChecks.ringbuf == nil && caseChecks.ringbufCount == nil) {
-            failures += check(last, caseChecks, printk: allPrintk, records: allRecords, notes: &notes)
+        if last != nil {
+            failures += checkOutputs(caseChecks, printk: allPrintk, records: allRecords, notes: &notes)
         }
         if !specCase.expect.maps.isEmpty {
             let dumps: [String: MapDump]
@@ -133,6 +134,137 @@ struct CaseExecution {
         }
         result.failures = failures
         result.notes = notes.sorted()
+        result.status = failures.isEmpty ? .passed : .failed
+        return result
+    }
+
+    /// A capture, streamed through `PacketReplay` (libpcap), counted by verdict.
+    private func runCapture(_ path: URL, _ start: SpecCaseResult) -> SpecCaseResult {
+        var result = start
+        func fail(_ message: String) -> SpecCaseResult {
+            result.status = .failed
+            result.failures = [message]
+            return result
+        }
+        guard prepared.programIndex != nil else { return fail("no program named for the capture to run through ('program:')") }
+        let prepared = self.prepared
+        let replay: PacketReplay
+        do {
+            replay = try PacketReplay(
+                object: prepared.object, program: prepared.programName, backends: [backend],
+                configuration: RunConfiguration(world: World(cpuCount: prepared.spec.cpus)),
+                options: ReplayOptions(cpus: prepared.spec.cpus),
+                state: { machine in try CaseExecution.apply(prepared, to: machine) })
+        } catch {
+            if error.code == "kernel_unavailable" {
+                result.status = .skipped
+                result.reason = error.message
+                return result
+            }
+            return fail("cannot replay \(path.lastPathComponent) on \(backend.name): \(error.message)")
+        }
+        let reader: CaptureReader
+        do {
+            reader = try CaptureReader(path: path.path)
+        } catch {
+            return fail("\(path.lastPathComponent): \(error)")
+        }
+        let wanted = Set((specCase.expect.perPacket ?? []).map(\.index))
+        var counts: [String: Int] = [:]
+        var byIndex: [Int: String] = [:]
+        var faults = 0
+        var printk: [String] = []
+        var records: [[UInt8]] = []
+        let summary = replay.replay(reader) { packet in
+            let index = packet.number - 1
+            let name: String
+            if let run = packet.run {
+                name = run.refusal != nil ? "refused" : Self.verdictName(type: type, run: run)
+                if run.execution.fault != nil { faults += 1 }
+                printk += run.printk
+                records += run.events.filter { $0.kind == .ringBuffer }.map(\.data)
+            } else {
+                name = "error"
+            }
+            counts[name, default: 0] += 1
+            if wanted.contains(index) { byIndex[index] = name }
+        }
+        var failures: [String] = []
+        if let error = summary.captureError { failures.append("\(path.lastPathComponent): \(error)") }
+        for (name, count, line) in specCase.expect.verdictCounts ?? [] {
+            let actual = counts[normalized(name)] ?? 0
+            if actual != count {
+                let all = counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                failures.append("\(at(line))verdicts: expected \(count) \(name), got \(actual) (all: \(all))")
+            }
+        }
+        for (index, name, line) in specCase.expect.perPacket ?? [] {
+            let actual = byIndex[index] ?? "no packet \(index) (the capture has \(summary.packets))"
+            if actual != normalized(name) {
+                failures.append("\(at(line))packet \(index): expected \(name), got \(actual)")
+            }
+        }
+        if let expected = specCase.expect.faults, expected.count != faults {
+            failures.append("\(at(expected.line))faults: expected \(expected.count), got \(faults)")
+        }
+        var notes: Set<String> = []
+        failures += checkOutputs(specCase.expect.last, printk: printk, records: records, notes: &notes)
+        let dumps = replay.maps(of: 0)
+        for expectation in specCase.expect.maps { failures += checkMap(expectation, dumps[expectation.map]) }
+        result.failures = failures
+        result.notes = notes.sorted()
+        result.status = failures.isEmpty ? .passed : .failed
+        return result
+    }
+
+    /// A syscall trace (JSON Lines or strace output), fired through `TraceReplay`.
+    private func runTrace(_ path: URL, strace: Bool, _ start: SpecCaseResult) -> SpecCaseResult {
+        var result = start
+        func fail(_ message: String) -> SpecCaseResult {
+            result.status = .failed
+            result.failures = [message]
+            return result
+        }
+        let session: Session
+        let replay: TraceReplay
+        let trace: SyscallTrace
+        do {
+            trace = try SyscallTrace(contentsOf: path.path, strace: strace)
+        } catch {
+            return fail(error.description)
+        }
+        // The trace names the CPUs its events ran on: the machine has at least that many.
+        let cpus = max(prepared.spec.cpus, Int(trace.events.map(\.cpu).max() ?? 0) + 1)
+        do {
+            session = try CaseExecution.session(prepared: prepared, engine: engineOf(backend), cpus: cpus)
+            replay = try TraceReplay(session: session, programs: prepared.program.map { [$0.name] })
+        } catch let error as SetupFailure {
+            return fail("cannot set up \(backend.name): \(error.message)")
+        } catch {
+            return fail("\(error)")
+        }
+        let outcome = replay.replay(trace)
+        var failures: [String] = outcome.events.compactMap(\.error)
+        var faults = 0
+        for event in outcome.events {
+            for firing in event.firings where firing.failed {
+                faults += 1
+                if specCase.expect.faults == nil {
+                    let why = firing.run.execution.fault.map { "\($0)" } ?? firing.run.refusal.map { "\($0)" } ?? ""
+                    failures.append("\(path.lastPathComponent):\(event.event.line): \(firing.attachment.name) failed: \(why)")
+                }
+            }
+        }
+        if let expected = specCase.expect.faults, expected.count != faults {
+            failures.append("\(at(expected.line))faults: expected \(expected.count), got \(faults)")
+        }
+        let printk = outcome.events.flatMap(\.printk)
+        let records = outcome.events.flatMap(\.records).filter { $0.kind == .ringBuffer }.map(\.data)
+        var notes: Set<String> = []
+        failures += checkOutputs(specCase.expect.last, printk: printk, records: records, notes: &notes)
+        let dumps = MapDump.all(session.machine)
+        for expectation in specCase.expect.maps { failures += checkMap(expectation, dumps[expectation.map]) }
+        result.failures = failures
         result.status = failures.isEmpty ? .passed : .failed
         return result
     }
@@ -163,8 +295,10 @@ struct CaseExecution {
         try CaseExecution.session(prepared: prepared, engine: engine)
     }
 
-    static func session(prepared: PreparedSpec, engine: Engine, budget: UInt64? = nil) throws(SetupFailure) -> Session {
-        var configuration = RunConfiguration(engine: engine, world: World(cpuCount: prepared.spec.cpus))
+    static func session(prepared: PreparedSpec, engine: Engine, budget: UInt64? = nil, cpus: Int? = nil)
+        throws(SetupFailure) -> Session
+    {
+        var configuration = RunConfiguration(engine: engine, world: World(cpuCount: cpus ?? prepared.spec.cpus))
         if let budget { configuration.limits.instructionBudget = budget }
         let session: Session
         do {
@@ -172,20 +306,30 @@ struct CaseExecution {
         } catch {
             throw SetupFailure(message: error.message)
         }
+        try apply(prepared, to: session.machine)
+        return session
+    }
+
+    /// Adds the spec's initial map elements to `machine`.
+    static func apply(_ prepared: PreparedSpec, to machine: Machine) throws(SetupFailure) {
         for element in prepared.initial {
-            guard let map = session.machine.map(named: element.map) else { continue }
+            guard let map = machine.map(named: element.map) else { continue }
+            var value = element.value
+            if map.type.isPerCPU {
+                // More CPUs than the spec's (a trace that names them): the others start at zero.
+                value += [UInt8](repeating: 0, count: max(0, map.valueStride * map.cpuCount - value.count))
+            }
             do {
                 if map.type == .queue || map.type == .stack {
-                    try map.update(key: [], value: element.value, flags: UpdateFlags.any)
+                    try map.update(key: [], value: value, flags: UpdateFlags.any)
                 } else {
-                    try map.update(key: element.key, value: element.value, flags: UpdateFlags.any)
+                    try map.update(key: element.key, value: value, flags: UpdateFlags.any)
                 }
             } catch {
                 throw SetupFailure(
                     message: "\(prepared.spec.file):\(element.line.map(String.init) ?? "?"): cannot add an element to \(element.map): \(error)")
             }
         }
-        return session
     }
 
     // MARK: - Checks
@@ -275,6 +419,15 @@ struct CaseExecution {
                 }
             }
         }
+        failures += checkOutputs(e, printk: printk, records: records, notes: &notes)
+        return failures
+    }
+
+    /// printk lines and ring buffer records against what a run (or a whole case) produced.
+    private func checkOutputs(
+        _ e: TestSpec.PacketExpectation, printk: [String], records: [[UInt8]], notes: inout Set<String>
+    ) -> [String] {
+        var failures: [String] = []
         if !e.printk.isEmpty {
             if backend == .kernel {
                 notes.insert("printk is not reported by the kernel")
@@ -300,10 +453,8 @@ struct CaseExecution {
                 failures.append("ringbuf: expected \(expected.count) records, got \(records.count)")
             }
             for (index, item) in expected.enumerated() where index < records.count {
-                if item.fields != nil {
-                    failures.append(
-                        "\(at(item.line))ringbuf record \(index): decoded fields need the BTF value formatter (branch trace), not merged here; give hex"
-                    )
+                if let fields = item.fields {
+                    failures += checkFields(fields, type: item.type, record: records[index], index: index, line: item.line)
                     continue
                 }
                 guard let typed = item.record,
@@ -319,6 +470,59 @@ struct CaseExecution {
             }
         }
         return failures
+    }
+
+    /// A ring buffer record decoded with the object's BTF (the struct named `type`, or the
+    /// first struct of the record's size with every named member), field by field.
+    private func checkFields(
+        _ fields: [(String, TestSpec.YAMLValue)], type name: String?, record: [UInt8], index: Int, line: Int?
+    ) -> [String] {
+        let label = "\(at(line))ringbuf record \(index)"
+        guard let btf = prepared.object.btf else { return ["\(label): the object has no BTF to decode fields with"] }
+        let wanted = fields.map(\.0)
+        let candidates = btf.types.filter { entry in
+            guard entry.kind == .structure, name == nil || entry.name == name,
+                btf.size(of: entry.id) == record.count, case .members(let members) = entry.detail
+            else { return false }
+            return wanted.allSatisfy { field in members.contains { $0.name == field } }
+        }
+        guard let entry = candidates.first, let value = btf.format(record, as: entry.id) else {
+            return [
+                "\(label): no struct\(name.map { " named '\($0)'" } ?? "") of \(record.count) bytes with members \(wanted.joined(separator: ", ")) in the object's BTF"
+            ]
+        }
+        var failures: [String] = []
+        for (field, expected) in fields {
+            guard let actual = value[field] else { continue }
+            let text = Self.text(actual)
+            var same = text == expected.text
+            if !same, let number = YAMLNode.integer(expected.text) {
+                switch actual {
+                case .unsigned(let v): same = v == number
+                case .signed(let v): same = v == Int64(bitPattern: number)
+                default: break
+                }
+            }
+            if !same {
+                failures.append("\(at(expected.line ?? line))ringbuf record \(index) \(entry.name).\(field): expected \(expected.text), got \(text)")
+            }
+        }
+        return failures
+    }
+
+    /// A decoded value as text: numbers in decimal, strings as they are, the rest as JSON.
+    static func text(_ value: BTFValue) -> String {
+        switch value {
+        case .unsigned(let v): return String(v)
+        case .signed(let v): return String(v)
+        case .bool(let v): return v ? "true" : "false"
+        case .float(let v): return String(v)
+        case .string(let v): return v
+        case .array, .object:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+        }
     }
 
     private func checkMap(_ expectation: TestSpec.MapExpectation, _ dump: MapDump?) -> [String] {
@@ -412,17 +616,18 @@ struct CaseExecution {
 /// initial maps and replays the case's earlier inputs.
 enum Diagnosis {
     static func lastBranch(prepared: PreparedSpec, inputs: [[UInt8]], packet: [UInt8], window: Int = 64) -> String? {
+        guard let index = prepared.programIndex, let program = prepared.program else { return nil }
         func pc(budget: UInt64?) -> (Int?, ProgramRun)? {
             guard let session = try? CaseExecution.session(prepared: prepared, engine: .interpreter) else { return nil }
-            for input in inputs { _ = session.run(prepared.programIndex, input: .packet(input)) }
+            for input in inputs { _ = session.run(index, input: .packet(input)) }
             if let budget { session.machine.limits.instructionBudget = budget }
-            let run = session.run(prepared.programIndex, input: .packet(packet))
+            let run = session.run(index, input: .packet(packet))
             return (run.execution.fault?.pc, run)
         }
         guard let (_, full) = pc(budget: nil), full.execution.fault == nil,
             let count = full.execution.instructionCount, count >= 2
         else { return nil }
-        let instructions = prepared.program.instructions
+        let instructions = program.instructions
         guard var later = pc(budget: count - 1)?.0 else { return nil }
         var k = Int(count) - 2
         while k >= 0 && k >= Int(count) - window {
@@ -435,7 +640,7 @@ enum Diagnosis {
                 let text =
                     Disassembler.lines(instructions).first { $0.index == here }?.text ?? "opcode 0x\(String(instruction.opcode, radix: 16))"
                 var line = "decided at pc \(here): \(text) (\(taken ? "taken" : "not taken"))"
-                if let source = prepared.program.line(at: here) {
+                if let source = program.line(at: here) {
                     line += " at \(source.location)"
                     let code = source.source.trimmingCharacters(in: .whitespaces)
                     if !code.isEmpty { line += ": \(code)" }

@@ -99,15 +99,23 @@ public struct SpecRunner: Sendable {
         var casesRun = true
         var verifyRejection: String?
         let verifyStart = ContinuousClock.now
-        let result = Verifier.verify(object: prepared.object, program: prepared.program)
+        // The named program, or every program of the object when none is named (tracing
+        // specs attach them all), checked as libbpf would load them.
+        var firstLine: String?
+        for program in prepared.verifiedPrograms {
+            if let error = Verifier.verify(object: prepared.object, program: program).error {
+                let line = String(error.message.split(separator: "\n").first ?? "")
+                firstLine = prepared.verifiedPrograms.count > 1 ? "\(program.name): \(line)" : line
+                break
+            }
+        }
         let verifySeconds = Self.seconds(since: verifyStart)
-        let firstLine = result.error.map { String($0.message.split(separator: "\n").first ?? "") }
         if let expected = spec.verify {
             var failures: [String] = []
             let where_ = expected.line.map { "line \($0): " } ?? ""
             if expected.accept, let firstLine {
                 failures.append("\(where_)verify: expected accept, got reject: \(firstLine)")
-            } else if !expected.accept && result.accepted {
+            } else if !expected.accept && firstLine == nil {
                 failures.append("\(where_)verify: expected reject, got accept")
             } else if !expected.accept, let message = expected.message, let firstLine, !firstLine.contains(message) {
                 failures.append("\(where_)verify: expected a rejection containing '\(message)', got: \(firstLine)")
@@ -116,7 +124,7 @@ public struct SpecRunner: Sendable {
                 SpecCaseResult(
                     name: "verify", backend: "verifier", status: failures.isEmpty ? .passed : .failed,
                     seconds: verifySeconds, failures: failures, reason: nil, notes: []))
-            if !expected.accept && !result.accepted {
+            if !expected.accept && firstLine != nil {
                 casesRun = false
                 verifyRejection = "the spec expects the verifier to reject the program"
             }
@@ -125,7 +133,7 @@ public struct SpecRunner: Sendable {
             report.results.append(
                 SpecCaseResult(
                     name: "verify", backend: "verifier", status: .failed, seconds: verifySeconds,
-                    failures: ["bpfsim's verifier rejects '\(prepared.programName)' (as the kernel would): \(firstLine)"],
+                    failures: ["bpfsim's verifier rejects the program (as the kernel would): \(firstLine)"],
                     reason: nil, notes: []))
             casesRun = false
             verifyRejection = "the verifier rejects the program"
@@ -159,9 +167,13 @@ public struct SpecRunner: Sendable {
 struct PreparedSpec {
     let spec: TestSpec
     let object: BPFObject
-    let program: ObjectProgram
-    let programName: String
-    let programIndex: Int
+    /// The program packet cases run; nil when the spec names none and the object has
+    /// several (tracing cases then fire every attached program).
+    let program: ObjectProgram?
+    let programIndex: Int?
+    var programName: String { program?.name ?? "" }
+    /// What the verifier checks: the program, or every program when none is named.
+    var verifiedPrograms: [ObjectProgram] { program.map { [$0] } ?? object.programs }
     /// (map, key, value) in the layout `BPFMap.update` takes.
     let initial: [(map: String, key: [UInt8], value: [UInt8], line: Int?)]
 
@@ -181,17 +193,19 @@ struct PreparedSpec {
                 throw SpecError(file: spec.file, line: spec.programLine, message + " (programs: \(names.joined(separator: ", ")))")
             }
             programIndex = index
+        } else if names.count == 1 {
+            programIndex = 0
         } else {
-            guard names.count == 1 else {
+            programIndex = nil
+            if spec.cases.contains(where: { !$0.isTracing }) {
                 throw SpecError(
                     file: spec.file, line: spec.objectLine,
-                    "\(spec.object.lastPathComponent) has \(names.count) programs; name one with 'program:' (\(names.joined(separator: ", ")))"
+                    "\(spec.object.lastPathComponent) has \(names.count) programs; name the one packets run through with 'program:' (\(names.joined(separator: ", ")))"
                 )
             }
-            programIndex = 0
         }
-        program = object.programs[programIndex]
-        programName = program.name
+        let programs = object.programs
+        program = programIndex.map { programs[$0] }
         var initial: [(String, [UInt8], [UInt8], Int?)] = []
         for contents in spec.maps {
             let map = try Self.mapSpec(contents.map, in: object, file: spec.file, line: contents.line)
@@ -202,7 +216,7 @@ struct PreparedSpec {
         }
         self.initial = initial
         for specCase in spec.cases {
-            try Self.checkVerdictNames(specCase, type: program.type, file: spec.file)
+            if let program { try Self.checkVerdictNames(specCase, type: program.type, file: spec.file) }
             for expectation in specCase.expect.maps {
                 _ = try Self.mapSpec(expectation.map, in: object, file: spec.file, line: expectation.line)
             }

@@ -95,7 +95,7 @@ public struct TestSpec: Sendable {
         var printk: [String] = []
         /// true: must fault; false: must not; a string: must fault with this in its message.
         var fault: (expected: Bool, message: String?, line: Int?)?
-        var ringbuf: [(record: TypedBytes?, fields: [(String, YAMLValue)]?, line: Int?)]?
+        var ringbuf: [(record: TypedBytes?, fields: [(String, YAMLValue)]?, type: String?, line: Int?)]?
         var ringbufCount: (count: Int, line: Int?)?
 
         var isEmpty: Bool {
@@ -371,16 +371,17 @@ public struct TestSpec: Sendable {
             }
         }
         if let n = f["ringbuf"] {
-            var records: [(TypedBytes?, [(String, YAMLValue)]?, Int?)] = []
+            var records: [(TypedBytes?, [(String, YAMLValue)]?, String?, Int?)] = []
             for item in try n.sequence("ringbuf") {
-                if item.isMapping, let fieldsNode = try item.mapping("a ringbuf record", known: ["fields", "hex"])["fields"] {
+                if item.isMapping, try item.pairs("a ringbuf record", known: []).contains(where: { $0.key == "fields" }) {
+                    let m = try item.mapping("a ringbuf record", known: ["fields", "type"])
                     var fields: [(String, YAMLValue)] = []
-                    for (key, value, _) in try fieldsNode.pairs("fields", known: []) {
+                    for (key, value, _) in try m.required("fields").pairs("fields", known: []) {
                         fields.append((key, YAMLValue(text: try value.string("field \(key)"), line: value.line)))
                     }
-                    records.append((nil, fields, item.line))
+                    records.append((nil, fields, try m["type"]?.string("type"), item.line))
                 } else {
-                    records.append((try TypedBytes.parse(item, "ringbuf record"), nil, item.line))
+                    records.append((try TypedBytes.parse(item, "ringbuf record"), nil, nil, item.line))
                 }
             }
             e.ringbuf = records

@@ -43,6 +43,9 @@ struct dns_record {
     __u16 len;
 };
 
+// Read-only data that names the record's type, so the object's BTF describes it.
+const volatile struct dns_record dns_record_layout = {0};
+
 static __always_inline int count(int verdict)
 {
     __u32 key = verdict;

@@ -1,0 +1,56 @@
+import BPFTestSupport
+import Foundation
+import Testing
+
+/// `bpfsim test`, in process. The specs are BPFHarnessTests' (their expectations come
+/// from the kernel; see the comments in each spec).
+struct TestCommandTests {
+    static let specs = TestInputs.repository.appendingPathComponent("Tests/BPFHarnessTests/specs")
+    static func spec(_ name: String) -> String { specs.appendingPathComponent(name).path }
+
+    @Test func passingSpecsExitZero() {
+        let result = bpfsim(["test", Self.spec("reject.spec.yaml"), Self.spec("opens.spec.yaml")])
+        #expect(result.status == 0, "\(result.err)")
+        let lines = result.out.split(separator: "\n").map(String.init)
+        #expect(lines.first == "reject (\(Self.spec("reject.spec.yaml")))")
+        #expect(lines.contains { $0.hasPrefix("  PASS  verify [verifier]") })
+        #expect(
+            lines.contains {
+                $0.hasPrefix("  SKIP  never runs [interp]")
+                    && $0.hasSuffix("(the spec expects the verifier to reject the program)")
+            })
+        #expect(lines.contains { $0.hasPrefix("  PASS  three openat calls in a trace [interp]") })
+        #expect(lines.last == "3 passed, 0 failed, 1 skipped")
+    }
+
+    @Test func failuresExitOneAndWriteJUnit() throws {
+        let junit = FileManager.default.temporaryDirectory.appendingPathComponent("bpfsim-junit-\(UUID().uuidString).xml")
+        defer { try? FileManager.default.removeItem(at: junit) }
+        let result = bpfsim(["test", Self.spec("failing"), "--junit", junit.path, "--filter", "verdict"])
+        #expect(result.status == 1)
+        #expect(result.out.contains("  FAIL  wrong verdict [interp]"))
+        #expect(result.out.contains("        line 9: verdict: expected XDP_PASS, got XDP_DROP\n"))
+        #expect(result.out.hasSuffix("0 passed, 1 failed, 0 skipped\n"))
+        let xml = try String(contentsOf: junit, encoding: .utf8)
+        #expect(xml.contains("<testcase classname=\"wrong\" name=\"wrong verdict [interp]\""))
+        #expect(xml.contains("<failure message=\"line 9: verdict: expected XDP_PASS, got XDP_DROP\">"))
+    }
+
+    @Test func jsonReport() throws {
+        let result = bpfsim(["test", Self.spec("errors/typo-expect.spec.yaml"), "--json"])
+        #expect(result.status == 1)
+        let object = try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: Any]
+        #expect(object?["version"] as? Int == 1)
+        #expect(object?["failed"] as? Int == 1)
+        let specs = object?["specs"] as? [[String: Any]]
+        #expect(
+            specs?.first?["error"] as? String
+                == "\(Self.spec("errors/typo-expect.spec.yaml")):7: unknown key 'verdic' in expect (did you mean 'verdict'?)")
+    }
+
+    @Test func unknownEngineIsRefused() {
+        let result = bpfsim(["test", Self.spec("reject.spec.yaml"), "--engine", "qemu"])
+        #expect(result.status != 0)
+        #expect(result.err.contains("unknown engine 'qemu'"))
+    }
+}
