@@ -13,6 +13,7 @@ struct Trace: ParsableCommand {
             program of OBJECT attached where the event passes (tracepoint/syscalls/sys_enter_NAME, \
             tracepoint/raw_syscalls/sys_enter, raw_tp/sys_enter, kprobe/__x64_sys_NAME or \
             ksyscall/NAME, then the same on the exit side), or only those named with --program. \
+            Those programs are verified first, as the kernel would at load (--no-verify skips it). \
             Maps keep their state across programs and events. Per event, a line says what fired \
             and what it produced: ring-buffer and perf-buffer records (hex, and decoded with the \
             object's BTF: --record-type names the struct, else the struct of the record's size \
@@ -53,6 +54,11 @@ struct Trace: ParsableCommand {
     @Option(help: "Instructions one program run may execute before it faults.")
     var budget: UInt64 = ExecutionLimits().instructionBudget
 
+    @Flag(
+        name: .customLong("no-verify"),
+        help: "Replay even when bpfsim's verifier says the kernel would refuse a program (docs/verifier.md).")
+    var noVerify = false
+
     @Flag(help: "Print JSON Lines instead of text.")
     var json = false
 
@@ -91,6 +97,7 @@ struct Trace: ParsableCommand {
                 let session = try Session(object: object, configuration: configuration)
                 if let state { try MapState.load(session.machine, from: URL(fileURLWithPath: state)) }
                 replay = try TraceReplay(session: session, programs: programs.isEmpty ? nil : programs)
+                if !noVerify && outcomes.isEmpty { try replay.verify() }
             } catch let error as SessionError {
                 throw failure(error.code, "\(self.object): \(error.message)")
             } catch let error as MapState.Failure {

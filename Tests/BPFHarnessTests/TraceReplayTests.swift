@@ -151,4 +151,52 @@ struct TraceReplayTests {
         #expect(result.faultCount == 0 && result.recordCount == 200)
         #expect(replay.session.machine.memory.count == regions)
     }
+
+    /// The kernel's own record. TracePrograms/attach_run.c (built with `cc -lbpf`) loaded
+    /// syscalls.bpf.c with libbpf, attached tp_openat to the real
+    /// syscalls/sys_enter_openat tracepoint, ran `cat /etc/hostname` as a child and pinned
+    /// `last`; `bpftool map lookup -j` on it gave TraceInputs/kernel-openat-last.bpftool.json.
+    /// Replaying cat's last openat with the same task, CPU and time must leave the same
+    /// entry: pid/tgid, uid/gid, comm, the CPU, the clock, the filename and its length.
+    @Test(arguments: Engine.allCases)
+    func matchesTheKernelsRecord(engine: Engine) throws {
+        struct Lookup: Decodable {
+            var key: [String]
+            var value: [String]
+            var formatted: BTFValue
+        }
+        let url = Self.source.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("TraceInputs/kernel-openat-last.bpftool.json")
+        let kernel = try JSONDecoder().decode(Lookup.self, from: Data(contentsOf: url))
+        let value = try #require(kernel.formatted["value"])
+        func number(_ name: String) throws -> UInt64 {
+            switch try #require(value[name]) {
+            case .unsigned(let number): return number
+            case .signed(let number): return UInt64(bitPattern: number)
+            default:
+                Issue.record("\(name) is not a number")
+                return 0
+            }
+        }
+        let event = """
+            {"time": \(try number("ts")), "cpu": \(try number("cpu")), "pid": \(try number("pid")), "tgid": \(try number("tgid")), \
+            "uid": \(try number("uid")), "gid": \(try number("gid")), "comm": "cat", "syscall": "openat", \
+            "args": [-100, {"str": "/etc/hostname"}, \(try number("flags")), 0], "ret": 3}
+            """
+        let object = try BPFObject(path: try BPFCorpus.object(source: Self.source))
+        let session = try Session(object: object, configuration: RunConfiguration(engine: engine, world: World(cpuCount: 2)))
+        let replay = try TraceReplay(session: session, programs: ["tp_openat"])
+        let result = replay.replay(try SyscallTrace(jsonLines: event, source: "kernel"))
+        #expect(result.faultCount == 0)
+        let dump = try #require(MapDump.all(session.machine, btf: session.btf)["last"])
+        #expect(dump.entries.count == 1)
+        let entry = try #require(dump.entries.first)
+        #expect(entry.key == kernel.key.map { String($0.dropFirst(2)) }.joined())
+        #expect(entry.value == .single(kernel.value.map { String($0.dropFirst(2)) }.joined()))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        #expect(
+            String(decoding: try encoder.encode(try #require(entry.formatted)), as: UTF8.self)
+                == String(decoding: try encoder.encode(kernel.formatted), as: UTF8.self))
+    }
 }

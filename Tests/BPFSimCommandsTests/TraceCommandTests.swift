@@ -135,4 +135,19 @@ struct TraceCommandTests {
         // openat (257) and close (3), once per replay, twice in all.
         #expect(counts == [257: 2, 3: 2])
     }
+
+    /// Programs are verified before the replay, as the kernel verifies them at load (the
+    /// kernel refuses this one: "R0 invalid mem access 'map_value_or_null'").
+    @Test func verifiesFirst() throws {
+        let path = try temporaryFile("t.jsonl", Self.events)
+        let object = try BPFCorpus.object(source: Self.programs.appendingPathComponent("unchecked_lookup.bpf.c"))
+        let refused = bpfsim(["trace", object, "--events", path])
+        #expect(refused.status == 1)
+        #expect(refused.err.contains("program 'count_unchecked' would be refused by the kernel's verifier"))
+        // Run anyway, the empty hash map's NULL is dereferenced: a fault at each event.
+        let forced = bpfsim(["trace", object, "--events", path, "--no-verify"])
+        #expect(forced.status == 1)
+        #expect(forced.out.contains("  enter  count_unchecked  fault (line 2): "), "\(forced.out)")
+        #expect(forced.out.contains("2 events, 2 program runs, 0 records, 2 faults"))
+    }
 }

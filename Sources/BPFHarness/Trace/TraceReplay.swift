@@ -45,6 +45,13 @@ public final class TraceReplay {
         userMemory = UserMemory(machine: session.machine)
     }
 
+    /// Checks every selected program as the kernel's verifier would at load
+    /// (`Session.verify`), as `bpfsim trace` does unless `--no-verify`; throws the first
+    /// refusal.
+    public func verify() throws(SessionError) {
+        for attachment in attachments { try session.verify(attachment.program) }
+    }
+
     /// Replays every event of `trace`, in order.
     public func replay(_ trace: SyscallTrace) -> TraceReplayResult {
         TraceReplayResult(events: trace.events.map(replay))

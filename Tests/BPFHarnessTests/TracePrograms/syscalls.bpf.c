@@ -6,7 +6,6 @@
 #include <linux/ptrace.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-#include <bpf/bpf_core_read.h>
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -88,14 +87,12 @@ struct openat_enter_args {
 
 SEC("tracepoint/syscalls/sys_enter_openat")
 int tp_openat(struct openat_enter_args *ctx) {
-    struct open_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-    if (!e)
-        return 0;
-    fill(e, ctx->filename, FROM_TRACEPOINT, ctx->flags);
-    __u32 tgid = e->tgid;
-    bpf_map_update_elem(&last, &tgid, e, BPF_ANY);
-    bpf_printk("openat %s", e->filename);
-    bpf_ringbuf_submit(e, 0);
+    struct open_event e = {};
+    fill(&e, ctx->filename, FROM_TRACEPOINT, ctx->flags);
+    __u32 tgid = e.tgid;
+    bpf_map_update_elem(&last, &tgid, &e, BPF_ANY);
+    bpf_printk("openat %s", e.filename);
+    bpf_ringbuf_output(&events, &e, sizeof(e), 0);
     return 0;
 }
 
@@ -158,16 +155,18 @@ int raw_exit(struct bpf_raw_tracepoint_args *ctx) {
 }
 
 // The x86-64 wrapper __x64_sys_openat(const struct pt_regs *regs): the user registers
-// are behind PARM1, read as BPF_KSYSCALL reads them on a kernel with syscall wrappers.
+// are behind PARM1 (PT_REGS_SYSCALL_REGS), read as BPF_KSYSCALL reads them on a kernel
+// with syscall wrappers, here copied whole so no CO-RE relocation is needed.
 SEC("kprobe/__x64_sys_openat")
-int BPF_KPROBE(kp_openat, struct pt_regs *regs) {
+int kp_openat(struct pt_regs *ctx) {
+    struct pt_regs regs;
     char name[32];
-    put(4, PT_REGS_PARM1_CORE_SYSCALL(regs));
-    put(5, PT_REGS_PARM3_CORE_SYSCALL(regs));
-    const char *filename = (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs);
-    put(6, bpf_probe_read_user_str(name, sizeof(name), filename));
     long bad;
-    put(10, bpf_probe_read_user(&bad, sizeof(bad), (void *)PT_REGS_PARM4_CORE_SYSCALL(regs)));
+    bpf_probe_read_kernel(&regs, sizeof(regs), (void *)PT_REGS_SYSCALL_REGS(ctx));
+    put(4, PT_REGS_PARM1_SYSCALL(&regs));
+    put(5, PT_REGS_PARM3_SYSCALL(&regs));
+    put(6, bpf_probe_read_user_str(name, sizeof(name), (void *)PT_REGS_PARM2_SYSCALL(&regs)));
+    put(10, bpf_probe_read_user(&bad, sizeof(bad), (void *)PT_REGS_PARM4_SYSCALL(&regs)));
     return 0;
 }
 
