@@ -59,7 +59,12 @@ struct Replay: ParsableCommand {
             valueName: "engines"))
     var compare: String?
 
-    @Flag(help: "Print one JSON line per packet, then a summary line.")
+    @Flag(
+        name: .customLong("no-verify"),
+        help: "Replay even what bpfsim's verifier predicts the kernel would refuse (for experiments).")
+    var noVerify = false
+
+        @Flag(help: "Print one JSON line per packet, then a summary line.")
     var json = false
 
     mutating func validate() throws {
@@ -182,7 +187,7 @@ struct Replay: ParsableCommand {
         let stateLoader: ((Machine) throws -> Void)? = state.map { directory in
             { machine in try MapState.load(machine, from: URL(fileURLWithPath: directory)) }
         }
-        let options = ReplayOptions(cpus: cpus)
+        let options = ReplayOptions(cpus: cpus, verify: !noVerify)
         if BPFObject.isELF(try readFile(object)) {
             guard type == nil else {
                 throw CommandFailure("--type is for assembly programs; an object's sections give types")

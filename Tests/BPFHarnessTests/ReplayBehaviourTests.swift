@@ -139,7 +139,8 @@ import Testing
     func faultsAreCountedAndTheReplayGoesOn(engine: Engine) throws {
         let definition = ProgramDefinition(
             name: "faulty", type: .xdp, instructions: try Assembler.assemble(Self.faultsOnLongPackets))
-        let replay = try PacketReplay(programs: [definition], index: 0, backends: [.engine(engine)])
+        let replay = try PacketReplay(
+            programs: [definition], index: 0, backends: [.engine(engine)], options: .init(verify: false))
         let lengths = [60, 200, 64, 1500, 90]
         var faulted: [Int] = []
         let summary = replay.replay(
@@ -159,10 +160,25 @@ import Testing
     @Test func faultsAgreeOnBothEngines() throws {
         let definition = ProgramDefinition(
             name: "faulty", type: .xdp, instructions: try Assembler.assemble(Self.faultsOnLongPackets))
-        let replay = try PacketReplay(programs: [definition], index: 0, backends: Backend.allEngines)
+        let replay = try PacketReplay(
+            programs: [definition], index: 0, backends: Backend.allEngines, options: .init(verify: false))
         let summary = replay.replay(packets: [60, 200, 64].map { ReplayPacket(Array(repeating: 1, count: $0)) })
         #expect(summary.divergence == nil)
         #expect(summary.faults == 1)
+    }
+
+    /// By default the program is verified first, as the kernel does at load: the
+    /// unchecked packet read is refused (the kernel says "invalid access to packet").
+    @Test func theVerifierRefusesFirst() throws {
+        let definition = ProgramDefinition(
+            name: "faulty", type: .xdp, instructions: try Assembler.assemble(Self.faultsOnLongPackets))
+        do throws(ReplayError) {
+            _ = try PacketReplay(programs: [definition], index: 0)
+            Issue.record("the verifier accepted an unchecked packet read")
+        } catch {
+            #expect(error.code == "verifier")
+            #expect(error.message.hasPrefix("program 'faulty' would be refused by the kernel's verifier"), "\(error)")
+        }
     }
 
     // MARK: - Captures that end badly

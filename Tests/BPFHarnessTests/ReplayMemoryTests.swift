@@ -38,6 +38,10 @@ import Testing
 
         let small = try measure(8 << 20)
         let large = try measure(megabytes << 20)
+        // For docs/replay.md's measurements.
+        print(
+            "replay memory: \(small.packets) packets: peak \(small.peak) KiB, +\(small.growth) KiB; "
+                + "\(large.packets) packets (\(megabytes) MiB): peak \(large.peak) KiB, +\(large.growth) KiB")
         #expect(large.packets > 10 * small.packets)
         #expect(
             large.growth <= small.growth + 4_096,

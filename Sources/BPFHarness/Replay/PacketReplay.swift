@@ -111,6 +111,24 @@ public final class PacketReplay {
         }
         var configuration = configuration
         configuration.world.cpuCount = options.cpus
+        if options.verify {
+            // As the kernel does at load, and `bpfsim run` before it runs (Session.verify).
+            do throws(SessionError) {
+                let session: Session
+                let index: Int
+                switch source {
+                case .object(let object, let program):
+                    session = try Session(object: object, configuration: configuration)
+                    index = try session.programIndex(named: program)
+                case .programs(let programs, let maps, let programIndex):
+                    session = try Session(programs: programs, maps: maps, configuration: configuration)
+                    index = programIndex
+                }
+                try session.verify(index)
+            } catch {
+                throw ReplayError(session: error)
+            }
+        }
         do {
             stream = try RunComparison.Stream(
                 source, backends: backends, configuration: configuration, state: state)
@@ -155,6 +173,7 @@ public final class PacketReplay {
                 wireLength: max(packet.originalLength, packet.bytes.count), results: [], divergence: nil,
                 leftOut: reason)
             summary.count(result)
+            if let started { summary.elapsedNanoseconds = Self.nanoseconds(since: started) }
             return result
         }
         var frame = Packet(packet.bytes, ingressIfindex: options.ingressIfindex)
@@ -162,8 +181,16 @@ public final class PacketReplay {
         frame.rxQueueIndex = comparesWithKernel ? 0 : queue
         let wireLength = max(packet.originalLength, packet.bytes.count)
         if programType != .xdp { frame.wireLength = wireLength }
-        let (results, divergence) = stream.run(
+        let (runResults, divergence) = stream.run(
             .frame(frame), number: number, cpu: queue, clock: options.clockFromTimestamps ? packet.timestamp : nil)
+        var results = runResults
+        // The kernel's runs carry a return value but no verdict: give them the one it means.
+        for index in results.indices {
+            guard var run = results[index].run, run.verdict == nil, run.refusal == nil, run.execution.fault == nil
+            else { continue }
+            run.verdict = Verdict(type: programType, returnValue: run.execution.returnValue)
+            results[index].run = run
+        }
         let result = ReplayResult(
             number: number, timestamp: packet.timestamp, cpu: queue, lengthIn: packet.bytes.count,
             wireLength: wireLength, results: results, divergence: divergence)
@@ -255,11 +282,16 @@ public struct ReplayOptions: Sendable, Hashable {
     public var clockFromTimestamps: Bool
     /// The RSS Toeplitz key (40 bytes or more).
     public var hashKey: [UInt8]
+    /// Whether bpfsim's verifier checks the program first, as the kernel does at load
+    /// (`Session.verify`); a refusal throws `ReplayError` with code `verifier`. False
+    /// replays what the kernel would refuse (`--no-verify`).
+    public var verify: Bool
 
     public init(
         cpus: Int = 1, ingressIfindex: UInt32 = 1, clockFromTimestamps: Bool = true,
-        hashKey: [UInt8] = ReceiveSideScaling.defaultKey
+        hashKey: [UInt8] = ReceiveSideScaling.defaultKey, verify: Bool = true
     ) {
+        self.verify = verify
         self.cpus = cpus
         self.ingressIfindex = ingressIfindex
         self.clockFromTimestamps = clockFromTimestamps
@@ -290,7 +322,8 @@ public struct ReplayPacket: Sendable, Hashable {
 /// Why a replay could not start.
 public struct ReplayError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A stable identifier: `unknown_program`, `not_a_packet_program`, `bad_cpus`,
-    /// `kernel_unavailable`, or a `SessionError` code.
+    /// `kernel_unavailable`, `verifier` (bpfsim's verifier predicts the kernel would refuse
+    /// the program), or another `SessionError` code.
     public let code: String
     public let message: String
     public var description: String { message }
