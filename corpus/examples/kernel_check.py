@@ -7,10 +7,11 @@
 This is where the expected values in the XDP and tc specs (NAME/NAME.spec.yaml) come
 from: for each case the program is compiled with clang, loaded through
 shared/tools/kernel_oracle.py's ELF loader, its maps filled with the spec's `maps:`
-entries (repeated here as bytes), and the case's packets run in order (on CPU 0 unless
-a case names another) with map state carried from one to the next, as a spec case does. The answers (return values,
-output bytes, the maps after the last packet) go to NAME/kernel.json, and the specs
-repeat them. Needs root and a kernel that lets it load programs; Linux 6.18 answered
+entries (repeated here as bytes), and the case's packets run in order with map state
+carried from one to the next, as a spec case does: single packets on CPU 0, a capture's
+on the CPU receive-side scaling gives each (rss_cpu, as bpfsim replay spreads them) when
+the spec has several CPUs. The answers (return values, output bytes, the maps after the
+last packet) go to NAME/kernel.json, and the specs repeat them. Needs root and a kernel that lets it load programs; Linux 6.18 answered
 the committed files.
 """
 import ipaddress
@@ -24,16 +25,15 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "pcaps"))
-sys.path.insert(0, os.environ.get("BPFSIM_ORACLE_DIR", os.path.join(os.path.dirname(REPO), "shared", "tools")))
-if not os.path.exists(os.path.join(sys.path[0], "kernel_oracle.py")):
-    sys.path.insert(0, "/work/shared/tools")
+ORACLE_DIR = os.environ.get("BPFSIM_ORACLE_DIR", os.path.join(os.path.dirname(REPO), "shared", "tools"))
+if not os.path.exists(os.path.join(ORACLE_DIR, "kernel_oracle.py")):
+    raise SystemExit("kernel_oracle.py is not in %s (set BPFSIM_ORACLE_DIR)" % ORACLE_DIR)
+sys.path.insert(0, ORACLE_DIR)
 
 import generate as g  # noqa: E402  (pcaps/generate.py: the packet builder)
 import kernel_oracle as k  # noqa: E402
 
 SHARED_PCAPS = os.environ.get("BPFSIM_SHARED_PCAPS", os.path.join(os.path.dirname(REPO), "shared", "pcaps"))
-if not os.path.isdir(SHARED_PCAPS):
-    SHARED_PCAPS = "/work/shared/pcaps"
 
 
 def u32(v):
@@ -250,9 +250,11 @@ def run_case(obj, maps, packets):
         dumped = k.dump_maps(loader.map_list())
         result.close()
         return {"program": function, "section": section, "runs": runs,
+                # Entries sorted by key (a hash map dumps in no fixed order); zero values left out.
                 "maps": {m["name"]: [{"key": e["key"], **({"per_cpu": e["per_cpu"]} if "per_cpu" in e
                                                            else {"value": e["value"]})}
-                                     for e in m["entries"] if e.get("value", "").strip("0") or
+                                     for e in sorted(m["entries"], key=lambda e: e["key"])
+                                     if e.get("value", "").strip("0") or
                                      any(v.strip("0") for v in e.get("per_cpu", []))]
                          for m in dumped}}
     finally:
