@@ -9,7 +9,7 @@ public struct BPFSimCommand: ParsableCommand {
         abstract: "Run eBPF programs in user space, with no root and no kernel.",
         version: BPFSimVersion.string,
         subcommands: [
-            Run.self, Replay.self, Verify.self, Trace.self, Assemble.self, Disassemble.self, Inspect.self,
+            Run.self, Replay.self, Trace.self, Verify.self, Assemble.self, Disassemble.self, Inspect.self,
             Conformance.self, FuzzJIT.self, TestSpecs.self,
         ]
     )

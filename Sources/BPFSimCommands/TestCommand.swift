@@ -13,7 +13,7 @@ struct TestSpecs: ParsableCommand {
             contents and cases: packets, flows, captures and traces with the verdicts, return \
             values, output packets, printk lines, ring buffer records and map contents to \
             expect (docs/specs.md). The program is first checked with bpfsim's verifier, as the \
-            kernel would check it. Every case starts from the spec's initial maps. One line is \
+            kernel would check it (--no-verify skips that). Every case starts from the spec's initial maps. One line is \
             printed per case and engine, failures explained underneath; the exit status is 1 \
             when any case fails. --engine kernel runs packet cases in the running kernel \
             (BPF_PROG_TEST_RUN; needs bpf(2)), all runs each case on interp, jit and kernel. \
@@ -33,6 +33,9 @@ struct TestSpecs: ParsableCommand {
     @Option(help: ArgumentHelp("Run only cases whose name contains this text.", valueName: "substring"))
     var filter: String?
 
+    @Flag(help: "Run the cases without checking the program with bpfsim's verifier first.")
+    var noVerify = false
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -46,7 +49,7 @@ struct TestSpecs: ParsableCommand {
 
     func run() throws {
         let backends = try EngineSelection.parse(engine: engine, compare: nil).backends
-        let runner = SpecRunner(backends: backends, filter: filter)
+        let runner = SpecRunner(backends: backends, filter: filter, verify: !noVerify)
         let files = SpecRunner.specFiles(specs)
         var reports: [SpecReport] = []
         for file in files {

@@ -33,7 +33,8 @@ struct PacketBuilderCaptureTests {
         let destination = IPv4Address(bytes: Array(p[at + 16..<at + 20]))
         return IPv4(
             source: source, destination: destination, ttl: p[at + 8], tos: p[at + 1], identification: be16(p, at + 4),
-            flags: p[at + 6] >> 5, fragmentOffset: be16(p, at + 6) & 0x1fff, options: Array(p[at + 20..<at + headerLength]))
+            flags: p[at + 6] >> 5, fragmentOffset: be16(p, at + 6) & 0x1fff,
+            options: Array(p[at + 20..<at + headerLength]))
     }
 
     /// dns_udp.pcap packet 0: Ethernet, IPv4, UDP 53, a DNS query.

@@ -24,7 +24,8 @@ struct TestCommandTests {
     }
 
     @Test func failuresExitOneAndWriteJUnit() throws {
-        let junit = FileManager.default.temporaryDirectory.appendingPathComponent("bpfsim-junit-\(UUID().uuidString).xml")
+        let junit = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bpfsim-junit-\(UUID().uuidString).xml")
         defer { try? FileManager.default.removeItem(at: junit) }
         let result = bpfsim(["test", Self.spec("failing"), "--junit", junit.path, "--filter", "verdict"])
         #expect(result.status == 1)
@@ -45,7 +46,8 @@ struct TestCommandTests {
         let specs = object?["specs"] as? [[String: Any]]
         #expect(
             specs?.first?["error"] as? String
-                == "\(Self.spec("errors/typo-expect.spec.yaml")):7: unknown key 'verdic' in expect (did you mean 'verdict'?)")
+                == "\(Self.spec("errors/typo-expect.spec.yaml")):7: unknown key 'verdic' in expect (did you mean 'verdict'?)"
+        )
     }
 
     @Test func unknownEngineIsRefused() {
@@ -53,4 +55,15 @@ struct TestCommandTests {
         #expect(result.status != 0)
         #expect(result.err.contains("unknown engine 'qemu'"))
     }
+}
+
+/// `--no-verify` runs the cases of a spec whose program the verifier refuses, as
+/// `bpfsim run --no-verify` runs such a program: reject.bpf.c reads the packet unchecked
+/// and, on the spec's TCP packet, byte 20 is 0 (IPv4 flags and fragment offset), so XDP_PASS, not
+/// the XDP_DROP the spec (which never expects to run) says.
+@Test func noVerifyRunsRefusedPrograms() {
+    let result = bpfsim(["test", TestCommandTests.spec("reject.spec.yaml"), "--no-verify"])
+    #expect(result.status == 1)
+    #expect(!result.out.contains("verify [verifier]"))
+    #expect(result.out.contains("verdict: expected XDP_DROP, got XDP_PASS"))
 }

@@ -460,7 +460,8 @@ public enum PacketBuilder {
         var pseudo: [UInt8] = []
         switch network {
         case .ipv4(let ip)?:
-            pseudo = ip.source.bytes + ip.destination.bytes + [0, number] + be16(UInt16(truncatingIfNeeded: segment.count))
+            pseudo =
+                ip.source.bytes + ip.destination.bytes + [0, number] + be16(UInt16(truncatingIfNeeded: segment.count))
         case .ipv6(let ip)?:
             pseudo = ip.source.bytes + ip.destination.bytes + be32(UInt32(segment.count)) + [0, 0, 0, number]
         default:

@@ -24,7 +24,8 @@ struct CaseExecution {
 
     func run() -> SpecCaseResult {
         var result = SpecCaseResult(
-            name: specCase.name, backend: backend.name, status: .passed, seconds: 0, failures: [], reason: nil, notes: [])
+            name: specCase.name, backend: backend.name, status: .passed, seconds: 0, failures: [], reason: nil,
+            notes: [])
         func skip(_ reason: String) -> SpecCaseResult {
             result.status = .skipped
             result.reason = reason
@@ -146,7 +147,9 @@ struct CaseExecution {
             result.failures = [message]
             return result
         }
-        guard prepared.programIndex != nil else { return fail("no program named for the capture to run through ('program:')") }
+        guard prepared.programIndex != nil else {
+            return fail("no program named for the capture to run through ('program:')")
+        }
         let prepared = self.prepared
         let replay: PacketReplay
         do {
@@ -251,7 +254,8 @@ struct CaseExecution {
                 faults += 1
                 if specCase.expect.faults == nil {
                     let why = firing.run.execution.fault.map { "\($0)" } ?? firing.run.refusal.map { "\($0)" } ?? ""
-                    failures.append("\(path.lastPathComponent):\(event.event.line): \(firing.attachment.name) failed: \(why)")
+                    failures.append(
+                        "\(path.lastPathComponent):\(event.event.line): \(firing.attachment.name) failed: \(why)")
                 }
             }
         }
@@ -327,7 +331,9 @@ struct CaseExecution {
                 }
             } catch {
                 throw SetupFailure(
-                    message: "\(prepared.spec.file):\(element.line.map(String.init) ?? "?"): cannot add an element to \(element.map): \(error)")
+                    message:
+                        "\(prepared.spec.file):\(element.line.map(String.init) ?? "?"): cannot add an element to \(element.map): \(error)"
+                )
             }
         }
     }
@@ -371,7 +377,8 @@ struct CaseExecution {
         let fault = run.execution.fault
         if let expected = e.fault {
             if expected.expected && fault == nil {
-                failures.append("\(at(expected.line))fault: expected a fault, got \(Self.verdictName(type: type, run: run))")
+                failures.append(
+                    "\(at(expected.line))fault: expected a fault, got \(Self.verdictName(type: type, run: run))")
             } else if !expected.expected, let fault {
                 failures.append("\(at(expected.line))fault: expected none, got \(fault)")
             } else if let message = expected.message, let fault, !fault.description.contains(message) {
@@ -415,7 +422,8 @@ struct CaseExecution {
                 let actual = run.redirect
                 if actual?.kind != kind || actual?.index != redirect.index {
                     let got = actual.map { "\($0.kind.rawValue) \($0.index)" } ?? "no redirect"
-                    failures.append("\(at(redirect.line))redirect: expected \(redirect.kind) \(redirect.index), got \(got)")
+                    failures.append(
+                        "\(at(redirect.line))redirect: expected \(redirect.kind) \(redirect.index), got \(got)")
                 }
             }
         }
@@ -454,18 +462,21 @@ struct CaseExecution {
             }
             for (index, item) in expected.enumerated() where index < records.count {
                 if let fields = item.fields {
-                    failures += checkFields(fields, type: item.type, record: records[index], index: index, line: item.line)
+                    failures += checkFields(
+                        fields, type: item.type, record: records[index], index: index, line: item.line)
                     continue
                 }
                 guard let typed = item.record,
                     let bytes = try? typed.resolve(width: nil, file: file, place: "ringbuf record")
                 else {
-                    failures.append("\(at(item.line))ringbuf record \(index): a bare integer has no width; write {u32: N}")
+                    failures.append(
+                        "\(at(item.line))ringbuf record \(index): a bare integer has no width; write {u32: N}")
                     continue
                 }
                 if records[index] != bytes {
                     failures.append(
-                        "\(at(item.line))ringbuf record \(index): expected \(Hex.string(bytes)), got \(Hex.string(records[index]))")
+                        "\(at(item.line))ringbuf record \(index): expected \(Hex.string(bytes)), got \(Hex.string(records[index]))"
+                    )
                 }
             }
         }
@@ -504,7 +515,9 @@ struct CaseExecution {
                 }
             }
             if !same {
-                failures.append("\(at(expected.line ?? line))ringbuf record \(index) \(entry.name).\(field): expected \(expected.text), got \(text)")
+                failures.append(
+                    "\(at(expected.line ?? line))ringbuf record \(index) \(entry.name).\(field): expected \(expected.text), got \(text)"
+                )
             }
         }
         return failures
@@ -571,7 +584,8 @@ struct CaseExecution {
                         let zero = [UInt8](repeating: 0, count: spec.valueSize)
                         if (want ?? zero) != (have ?? zero) {
                             failures.append(
-                                "\(label) cpu \(cpu): expected \(Hex.string(want ?? zero)), got \(Hex.string(have ?? zero))")
+                                "\(label) cpu \(cpu): expected \(Hex.string(want ?? zero)), got \(Hex.string(have ?? zero))"
+                            )
                         }
                     }
                 } else if let typed = element.sum ?? element.value {
@@ -586,10 +600,13 @@ struct CaseExecution {
                     let mask: UInt64 = spec.valueSize == 8 ? .max : (1 << UInt64(spec.valueSize * 8)) - 1
                     let total = got.reduce(UInt64(0)) { $0 &+ number($1) } & mask
                     if element.sum != nil {
-                        if total != number(want) { failures.append("\(label): expected sum \(number(want)), got \(total)") }
+                        if total != number(want) {
+                            failures.append("\(label): expected sum \(number(want)), got \(total)")
+                        }
                     } else if got.contains(where: { $0 != want }) {
                         failures.append(
-                            "\(label): expected \(Hex.string(want)) on every CPU, got \(values.joined(separator: ", "))")
+                            "\(label): expected \(Hex.string(want)) on every CPU, got \(values.joined(separator: ", "))"
+                        )
                     }
                 }
             }
@@ -638,7 +655,8 @@ enum Diagnosis {
             if isJumpClass && op != 0x0 && op != 0x8 && op != 0x9 {
                 let taken = later != here + 1
                 let text =
-                    Disassembler.lines(instructions).first { $0.index == here }?.text ?? "opcode 0x\(String(instruction.opcode, radix: 16))"
+                    Disassembler.lines(instructions).first { $0.index == here }?.text
+                    ?? "opcode 0x\(String(instruction.opcode, radix: 16))"
                 var line = "decided at pc \(here): \(text) (\(taken ? "taken" : "not taken"))"
                 if let source = program.line(at: here) {
                     line += " at \(source.location)"

@@ -29,7 +29,8 @@ public enum JUnitReport {
                     out += "/>\n"
                 case .failed:
                     let text = result.failures.joined(separator: "\n")
-                    out += ">\n      <failure message=\"\(escape(firstLine(text)))\">\(escape(text))</failure>\n    </testcase>\n"
+                    out +=
+                        ">\n      <failure message=\"\(escape(firstLine(text)))\">\(escape(text))</failure>\n    </testcase>\n"
                 case .skipped:
                     out += ">\n      <skipped message=\"\(escape(result.reason ?? ""))\"/>\n    </testcase>\n"
                 }

@@ -49,10 +49,14 @@ public struct SpecRunner: Sendable {
     public var backends: [Backend]
     /// Only cases whose name contains this run.
     public var filter: String?
+    /// Whether bpfsim's verifier checks the program first (`--no-verify` turns it off:
+    /// no `verify` result, and the cases run whatever the verifier would say).
+    public var verify: Bool
 
-    public init(backends: [Backend] = [.interpreter], filter: String? = nil) {
+    public init(backends: [Backend] = [.interpreter], filter: String? = nil, verify: Bool = true) {
         self.backends = backends
         self.filter = filter
+        self.verify = verify
     }
 
     /// Every spec file `paths` names: files as given, directories searched for
@@ -102,7 +106,7 @@ public struct SpecRunner: Sendable {
         // The named program, or every program of the object when none is named (tracing
         // specs attach them all), checked as libbpf would load them.
         var firstLine: String?
-        for program in prepared.verifiedPrograms {
+        for program in verify ? prepared.verifiedPrograms : [] {
             if let error = Verifier.verify(object: prepared.object, program: program).error {
                 let line = String(error.message.split(separator: "\n").first ?? "")
                 firstLine = prepared.verifiedPrograms.count > 1 ? "\(program.name): \(line)" : line
@@ -110,7 +114,9 @@ public struct SpecRunner: Sendable {
             }
         }
         let verifySeconds = Self.seconds(since: verifyStart)
-        if let expected = spec.verify {
+        if !verify {
+            // Not checked: the cases run.
+        } else if let expected = spec.verify {
             var failures: [String] = []
             let where_ = expected.line.map { "line \($0): " } ?? ""
             if expected.accept, let firstLine {
@@ -190,7 +196,8 @@ struct PreparedSpec {
             guard let index = names.firstIndex(of: wanted) else {
                 var message = "no program named '\(wanted)' in \(spec.object.lastPathComponent)"
                 if let guess = SpecError.closest(wanted, among: names) { message += " (did you mean '\(guess)'?)" }
-                throw SpecError(file: spec.file, line: spec.programLine, message + " (programs: \(names.joined(separator: ", ")))")
+                throw SpecError(
+                    file: spec.file, line: spec.programLine, message + " (programs: \(names.joined(separator: ", ")))")
             }
             programIndex = index
         } else if names.count == 1 {
@@ -303,7 +310,8 @@ struct PreparedSpec {
                 guard YAMLNode.integer(name) != nil || name == "drop" else {
                     throw SpecError(
                         file: file, line: line,
-                        "verdict '\(name)': a socket filter's verdict is the number of bytes it keeps (0 or drop drops)")
+                        "verdict '\(name)': a socket filter's verdict is the number of bytes it keeps (0 or drop drops)"
+                    )
                 }
                 continue
             }
@@ -334,14 +342,16 @@ enum ObjectCache {
             throw SpecError(file: spec, line: line, "object: \(path) does not exist")
         }
         guard path.hasSuffix(".c") else { return path }
-        let stamp = "\(path)|\(attributes[.size] ?? 0)|\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
+        let stamp =
+            "\(path)|\(attributes[.size] ?? 0)|\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
         lock.lock()
         defer { lock.unlock() }
         if let cached = compiled[stamp], FileManager.default.fileExists(atPath: cached) { return cached }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "bpfsim-spec-\(ProcessInfo.processInfo.processIdentifier)")
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let output = directory.appendingPathComponent("\(compiled.count)-\(url.deletingPathExtension().lastPathComponent).o")
+        let output = directory.appendingPathComponent(
+            "\(compiled.count)-\(url.deletingPathExtension().lastPathComponent).o")
         let errors = directory.appendingPathComponent("clang-\(compiled.count).err")
         FileManager.default.createFile(atPath: errors.path, contents: nil)
         let process = Process()

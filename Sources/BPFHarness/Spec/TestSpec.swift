@@ -125,7 +125,9 @@ public struct TestSpec: Sendable {
         "verdict", "retval", "output", "redirect", "printk", "fault", "faults", "maps", "verdicts", "packet", "ringbuf",
         "ringbuf_count",
     ]
-    static let packetExpectKeys = ["verdict", "retval", "output", "redirect", "printk", "fault", "ringbuf", "ringbuf_count"]
+    static let packetExpectKeys = [
+        "verdict", "retval", "output", "redirect", "printk", "fault", "ringbuf", "ringbuf_count",
+    ]
 
     /// Reads a spec file.
     public init(path: String) throws(SpecError) {
@@ -245,12 +247,16 @@ public struct TestSpec: Sendable {
         let kind: Case.Kind
         switch inputs[0] {
         case "packet":
-            kind = .packets([PacketInput(bytes: try SpecPacket.parse(try f.required("packet")), expect: .init(), line: f["packet"]?.line)])
+            kind = .packets([
+                PacketInput(
+                    bytes: try SpecPacket.parse(try f.required("packet")), expect: .init(), line: f["packet"]?.line)
+            ])
         case "packets":
             var list: [PacketInput] = []
             for item in try f.required("packets").sequence("packets") {
                 let p = try item.mapping("an item of packets", known: ["packet", "expect"])
-                var input = PacketInput(bytes: try SpecPacket.parse(try p.required("packet")), expect: .init(), line: item.line)
+                var input = PacketInput(
+                    bytes: try SpecPacket.parse(try p.required("packet")), expect: .init(), line: item.line)
                 if let e = p["expect"] {
                     input.expect = try packetExpectation(try e.mapping("expect", known: packetExpectKeys))
                 }
@@ -297,7 +303,8 @@ public struct TestSpec: Sendable {
                     }
                     var elements: [MapElement] = []
                     for item in entryNodes {
-                        elements.append(try element(item, place: "an expected element of \(mapName)", expectation: true))
+                        elements.append(
+                            try element(item, place: "an expected element of \(mapName)", expectation: true))
                     }
                     expect.maps.append(MapExpectation(map: mapName, exact: exact, entries: elements, line: line))
                 }
@@ -313,7 +320,8 @@ public struct TestSpec: Sendable {
                 var list: [(Int, String, Int?)] = []
                 for (index, value, line) in try perPacket.pairs("expect packet", known: []) {
                     guard let number = Int(index), number >= 0 else {
-                        throw SpecError(file: node.file, line: line, "expect packet: '\(index)' is not a packet index (0-based)")
+                        throw SpecError(
+                            file: node.file, line: line, "expect packet: '\(index)' is not a packet index (0-based)")
                     }
                     list.append((number, try value.string("expect packet \(index)"), line))
                 }
@@ -373,7 +381,8 @@ public struct TestSpec: Sendable {
         if let n = f["ringbuf"] {
             var records: [(TypedBytes?, [(String, YAMLValue)]?, String?, Int?)] = []
             for item in try n.sequence("ringbuf") {
-                if item.isMapping, try item.pairs("a ringbuf record", known: []).contains(where: { $0.key == "fields" }) {
+                if item.isMapping, try item.pairs("a ringbuf record", known: []).contains(where: { $0.key == "fields" })
+                {
                     let m = try item.mapping("a ringbuf record", known: ["fields", "type"])
                     var fields: [(String, YAMLValue)] = []
                     for (key, value, _) in try m.required("fields").pairs("fields", known: []) {

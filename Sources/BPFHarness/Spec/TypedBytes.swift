@@ -49,7 +49,9 @@ indirect enum TypedBytes: Sendable, Hashable {
             return .bytes(bytes)
         }
         guard fields.entries.count == 1, let entry = fields.entries.first else {
-            throw node.error("\(place): give one of \(kinds.filter { $0 != "size" }.joined(separator: ", ")) per item; a list concatenates")
+            throw node.error(
+                "\(place): give one of \(kinds.filter { $0 != "size" }.joined(separator: ", ")) per item; a list concatenates"
+            )
         }
         let value = entry.value
         func little<T: FixedWidthInteger>(_ type: T.Type) throws(SpecError) -> TypedBytes {
@@ -114,7 +116,8 @@ indirect enum TypedBytes: Sendable, Hashable {
             guard let width, width >= 1, width <= 8 else {
                 throw SpecError(
                     file: file, line: line,
-                    "\(place): a bare integer needs a width (\(width.map { "\($0) bytes is more than 8" } ?? "none here")); write {u32: N} or hex")
+                    "\(place): a bare integer needs a width (\(width.map { "\($0) bytes is more than 8" } ?? "none here")); write {u32: N} or hex"
+                )
             }
             if width < 8 {
                 let bits = UInt64(width * 8)
@@ -122,7 +125,10 @@ indirect enum TypedBytes: Sendable, Hashable {
                     negative
                     ? Int64(bitPattern: value) >= -(Int64(1) << (bits - 1)) : value < (UInt64(1) << bits)
                 guard fits else {
-                    throw SpecError(file: file, line: line, "\(place): \(negative ? Int64(bitPattern: value).description : value.description) does not fit in \(width) bytes")
+                    throw SpecError(
+                        file: file, line: line,
+                        "\(place): \(negative ? Int64(bitPattern: value).description : value.description) does not fit in \(width) bytes"
+                    )
                 }
             }
             return (0..<width).map { UInt8(truncatingIfNeeded: value >> UInt64(8 * $0)) }
@@ -239,7 +245,8 @@ enum SpecPacket {
             if flagNode.looksLikeInteger {
                 flags = try flagNode.integer("ipv4 flags", as: UInt8.self)
             } else {
-                for word in try flagNode.string("ipv4 flags").uppercased().split(whereSeparator: { " ,|".contains($0) }) {
+                for word in try flagNode.string("ipv4 flags").uppercased().split(whereSeparator: { " ,|".contains($0) })
+                {
                     switch word {
                     case "DF": flags |= 2
                     case "MF": flags |= 1
