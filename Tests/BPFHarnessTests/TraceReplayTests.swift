@@ -52,7 +52,7 @@ struct TraceReplayTests {
 
         // The ring-buffer record of the first openat: struct open_event.
         let records = result.events[0].records
-        #expect(records.count == 1)
+        #expect(records.count == 2)
         let record = try #require(records.first)
         #expect(record.map == "events" && record.kind == .ringBuffer && record.data.count == 88)
         func u32(_ offset: Int) -> UInt32 { record.data[offset..<offset + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) } }
@@ -66,6 +66,8 @@ struct TraceReplayTests {
         #expect(Array(record.data[40..<44]) == Array("cat\0".utf8))
         #expect(Array(record.data[56..<68]) == Array("/etc/shadow\0".utf8))
         #expect(result.events[0].printk == ["openat /etc/shadow"])
+        // The kretprobe's perf-buffer record (BPF_F_CURRENT_CPU: CPU 0): pid, then ret.
+        #expect(records[1] == EventRecord(map: "exits", kind: .perfEvent, cpu: 0, data: [0x92, 0x10, 0, 0, 3, 0, 0, 0]))
 
         // The second openat: the new task, the error return.
         let second = try #require(result.events[2].records.first)
@@ -148,7 +150,7 @@ struct TraceReplayTests {
         let regions = replay.session.machine.memory.count
         let result = replay.replay(
             try SyscallTrace(jsonLines: String(repeating: line, count: 200), source: "t.jsonl"))
-        #expect(result.faultCount == 0 && result.recordCount == 200)
+        #expect(result.faultCount == 0 && result.recordCount == 400)  // a ringbuf and a perf record each
         #expect(replay.session.machine.memory.count == regions)
     }
 

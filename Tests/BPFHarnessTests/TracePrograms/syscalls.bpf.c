@@ -46,6 +46,18 @@ struct {
     __uint(max_entries, 512);
 } counts SEC(".maps");
 
+// openat's returns, from the kretprobe, through a perf buffer.
+struct {
+    __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+    __uint(key_size, sizeof(__u32));
+    __uint(value_size, sizeof(__u32));
+} exits SEC(".maps");
+
+struct exit_event {
+    __u32 pid;
+    __s32 ret;
+};
+
 // Slots: 0 sys_exit_openat ret, 1 raw_tp sys_enter id, 2 raw_tp di, 3 raw_tp filename length,
 // 4 kprobe dfd, 5 kprobe flags, 6 kprobe filename length, 7 kretprobe ax, 8 raw_tp sys_exit ret,
 // 9 raw_syscalls sys_exit ret, 10 probe_read_user on a bad pointer.
@@ -172,6 +184,8 @@ int kp_openat(struct pt_regs *ctx) {
 
 SEC("kretprobe/__x64_sys_openat")
 int BPF_KRETPROBE(kretp_openat, long ret) {
+    struct exit_event e = { .pid = (__u32)bpf_get_current_pid_tgid(), .ret = ret };
     put(7, ret);
+    bpf_perf_event_output(ctx, &exits, BPF_F_CURRENT_CPU, &e, sizeof(e));
     return 0;
 }
