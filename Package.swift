@@ -70,7 +70,7 @@ let package = Package(
         // presented as Ethernet; pcap out; synthesized traffic. Later replay, specs and reports.
         .target(
             name: "BPFHarness",
-            dependencies: ["BPFSession", "BPFKernel", "CLibPCAP", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["BPFSession", "CLibPCAP", .product(name: "Yams", package: "Yams")]),
 
         // The facade users import: `import BPFSim` brings sessions, engines, maps, the verifier
         // and the harness (captures, replay, traces, specs) in one name.

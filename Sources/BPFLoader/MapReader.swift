@@ -12,6 +12,9 @@ struct MapTable {
     var definitionMaps: [Key: Int] = [:]
     /// Global data maps: section index -> index.
     var dataMaps: [Int: Int] = [:]
+    /// The `.kconfig` map libbpf makes for `__kconfig` externs, and each extern's offset in it.
+    var kconfigMap: Int?
+    var kconfigOffsets: [String: Int] = [:]
 }
 
 /// Reads map definitions: the legacy `maps` section, BTF-defined `.maps` (with initial
@@ -41,6 +44,7 @@ struct MapReader {
             else { continue }
             readGlobalData(section)
         }
+        readKconfig()
         return table
     }
 
@@ -305,6 +309,46 @@ struct MapReader {
                 return MapEntry(key: key, value: LittleEndian.bytes(value))
             }
         }
+    }
+
+    // MARK: Kconfig externs
+
+    /// The values bpfsim gives `extern ... __kconfig` variables: those libbpf computes
+    /// itself (`LINUX_*`, libbpf.c `bpf_object__read_kconfig_mem` and friends) for the
+    /// emulated machine, an x86-64 Linux 6.18 with syscall wrappers.
+    static let kconfigValues: [String: UInt64] = [
+        "LINUX_KERNEL_VERSION": 6 << 16 | 18 << 8,
+        "LINUX_HAS_SYSCALL_WRAPPER": 1,
+        "LINUX_HAS_BPF_COOKIE": 1,
+    ]
+
+    /// Lays out the `__kconfig` externs the BTF's `.kconfig` DATASEC lists, as libbpf
+    /// does: one read-only array element, each variable aligned to its size, holding the
+    /// values above. An extern bpfsim has no value for is left to the relocation, which
+    /// names it in its error.
+    mutating func readKconfig() {
+        guard table.kconfigMap == nil, let btf,
+            let datasec = btf.firstType(named: ".kconfig", kind: .dataSection),
+            case .sectionVariables(let variables) = datasec.detail, !variables.isEmpty
+        else { return }
+        var bytes: [UInt8] = []
+        for variable in variables {
+            guard let declaration = btf.type(variable.type), let size = btf.size(of: declaration.sizeOrType),
+                size >= 1, size <= 8, let value = Self.kconfigValues[declaration.name]
+            else { continue }
+            let alignment = size.nonzeroBitCount == 1 ? size : 8
+            bytes += [UInt8](repeating: 0, count: (alignment - bytes.count % alignment) % alignment)
+            table.kconfigOffsets[declaration.name] = bytes.count
+            bytes += (0..<size).map { UInt8(truncatingIfNeeded: value >> UInt64(8 * $0)) }
+        }
+        guard !bytes.isEmpty else { return }
+        bytes += [UInt8](repeating: 0, count: (8 - bytes.count % 8) % 8)
+        table.kconfigMap = table.specs.count
+        table.specs.append(
+            MapSpec(
+                name: ".kconfig", type: .array, keySize: 4, valueSize: bytes.count, maxEntries: 1,
+                flags: MapFlags.rdonlyProg, initialEntries: [MapEntry(key: [0, 0, 0, 0], value: bytes)],
+                section: ".kconfig"))
     }
 
     // MARK: Global data

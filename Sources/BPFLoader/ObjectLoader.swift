@@ -320,9 +320,14 @@ struct ObjectLoader {
                 file, section: section, offset: offset, type: relocation.type, instruction: "lddw")
         }
         guard symbol.sectionIndex != ELFConstant.sectionUndefined else {
+            if let mapIndex = maps.kconfigMap, let base = maps.kconfigOffsets[symbol.name] {
+                return .mapValue(mapIndex, offset: Int32(base) + instruction.immediate)
+            }
             throw .unresolvedSymbol(
                 file, section: section, offset: offset, symbol: symbol.name,
-                reason: "it is an extern (a ksym or kconfig value), which bpfsim does not resolve")
+                reason:
+                    "it is an extern (a ksym, or a kconfig value other than \(MapReader.kconfigValues.keys.sorted().joined(separator: ", "))), which bpfsim does not resolve"
+            )
         }
         guard symbol.sectionIndex < ELFConstant.sectionReservedLow, Int(symbol.sectionIndex) < elf.sections.count
         else {

@@ -26,6 +26,14 @@ public final class KernelSession {
 
     public var programNames: [String] { object.programs.map(\.name) }
 
+    /// Why bpf() cannot be used here, in one sentence (`Kernel.unavailability()`); nil
+    /// where it can. For targets that do not import BPFKernel (the harness, whose libpcap
+    /// headers clash with the kernel's `struct bpf_insn`).
+    public static var unavailability: String? { Kernel.unavailability()?.message }
+
+    /// The kernel's possible CPUs: how many values its per-CPU maps hold.
+    public static var possibleCPUs: Int { Kernel.possibleCPUs }
+
     public func programIndex(named name: String) throws(SessionError) -> Int {
         guard let index = object.programs.firstIndex(where: { $0.name == name }) else {
             throw .unknownProgram(name, known: programNames)

@@ -329,7 +329,8 @@ struct TraceReport {
             let event = item.event
             let arguments = event.arguments.map { Self.argumentText($0) }.joined(separator: ", ")
             let returned = event.firesExit ? " = \(event.returnValue ?? 0)" : ""
-            let seconds = String(format: "%d.%06d", event.time / 1_000_000_000, event.time % 1_000_000_000 / 1000)
+            let micros = String(event.time % 1_000_000_000 / 1000)
+            let seconds = "\(event.time / 1_000_000_000)." + String(repeating: "0", count: 6 - micros.count) + micros
             print(
                 "line \(event.line)  \(seconds)  cpu \(event.cpu)  \(event.task.comm)[\(event.task.pid)]  "
                     + "\(event.syscall.name)(\(arguments))\(returned)")

@@ -1,5 +1,4 @@
 import BPFHarness
-import BPFKernel
 import BPFSession
 import BPFTestSupport
 import Foundation
@@ -11,7 +10,9 @@ import Testing
 /// sentence, where bpf() is refused.
 @Suite struct ReplayKernelTests {
     static var kernel: ConditionTrait {
-        .enabled(if: Kernel.isAvailable, Comment(rawValue: Kernel.unavailability()?.message ?? "the kernel is available"))
+        .enabled(
+            if: KernelSession.unavailability == nil,
+            Comment(rawValue: KernelSession.unavailability ?? "the kernel is available"))
     }
 
     static func compareEveryCapture(_ object: BPFObject, program: String) throws {
@@ -19,8 +20,8 @@ import Testing
         for entry in ReplayTests.readableCaptures {
             let replay = try PacketReplay(
                 object: object, program: program, backends: Backend.allEngines + [.kernel],
-                configuration: RunConfiguration(world: World(cpuCount: Kernel.possibleCPUs)),
-                options: .init(cpus: Kernel.possibleCPUs))
+                configuration: RunConfiguration(world: World(cpuCount: KernelSession.possibleCPUs)),
+                options: .init(cpus: KernelSession.possibleCPUs))
             let summary = replay.replay(try CaptureReader(path: SharedCaptures.path(entry.file)))
             #expect(summary.divergence == nil, "\(entry.file): \(summary.divergence.map { "\($0)" } ?? "")")
             #expect(summary.errors == 0, "\(entry.file): \(summary.errorSamples)")
@@ -40,16 +41,16 @@ import Testing
     }
 
     /// Without root the replay cannot start, and says why in the kernel's one sentence.
-    @Test(.enabled(if: !Kernel.isAvailable, "bpf() works here: the refusal cannot be shown"))
+    @Test(.enabled(if: KernelSession.unavailability != nil, "bpf() works here: the refusal cannot be shown"))
     func anUnavailableKernelIsOneSentence() throws {
-        let reason = try #require(Kernel.unavailability())
+        let reason = try #require(KernelSession.unavailability)
         let object = try ReplayTests.flowTable()
         do throws(ReplayError) {
             _ = try PacketReplay(object: object, program: "track_flows", backends: [.kernel])
             Issue.record("the replay started without the kernel")
         } catch {
             #expect(error.code == "kernel_unavailable")
-            #expect(error.message == reason.message)
+            #expect(error.message == reason)
         }
     }
 }

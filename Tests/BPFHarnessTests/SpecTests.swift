@@ -1,4 +1,3 @@
-import BPFKernel
 import BPFSession
 import BPFTestSupport
 import Foundation
@@ -22,7 +21,7 @@ enum SpecFolders {
         }.sorted()
     }
 
-    static let kernelSkip = Comment(rawValue: Kernel.unavailability()?.message ?? "")
+    static let kernelSkip = Comment(rawValue: KernelSession.unavailability ?? "")
 }
 
 struct SpecTests {
@@ -57,7 +56,7 @@ struct SpecTests {
     /// The same specs on the running kernel: every expectation the kernel reports is
     /// checked against it (printk and redirect are noted as not reported), the capture
     /// case included; tracing cases are skipped there.
-    @Test(.enabled(if: Kernel.unavailability() == nil, SpecFolders.kernelSkip))
+    @Test(.enabled(if: KernelSession.unavailability == nil, SpecFolders.kernelSkip))
     func featureSpecsPassOnTheKernel() {
         let report = SpecRunner(backends: [.kernel]).run(path: SpecFolders.path("filter.spec.yaml"))
         #expect(report.error == nil)

@@ -66,6 +66,7 @@ struct TraceFormatTests {
         ("{\"syscall\": \"read\", \"args\": [1.5]}", "argument 1 must be an integer"),
         ("{\"syscall\": \"read\", \"pid\": -1}", "'pid' must be an integer from 0"),
         ("{\"syscall\": \"read\", \"time\": \"noon\"}", "'time' \"noon\""),
+        ("{\"syscall\": \"read\", \"time\": \"999999999999999999:00:00.1\"}", "'time' \"999999999999999999:00:00.1\""),
         ("{\"syscall\": \"read\", \"phase\": \"exit\"}", "\"phase\": \"exit\" needs 'ret'"),
         ("{\"syscall\": \"read\", \"phase\": \"middle\"}", "'phase' must be"),
     ])

@@ -201,4 +201,27 @@ struct TraceReplayTests {
             String(decoding: try encoder.encode(try #require(entry.formatted)), as: UTF8.self)
                 == String(decoding: try encoder.encode(kernel.formatted), as: UTF8.self))
     }
+
+    /// libbpf's BPF_KSYSCALL macro: its LINUX_HAS_SYSCALL_WRAPPER kconfig extern reads 1
+    /// (x86-64 has syscall wrappers), so it takes the arguments from the user registers
+    /// behind PARM1, as on the kernel; kretsyscall sees the return value.
+    @Test(arguments: Engine.allCases)
+    func ksyscallMacro(engine: Engine) throws {
+        let source = Self.source.deletingLastPathComponent().appendingPathComponent("ksyscall.bpf.c")
+        let object = try BPFObject(path: try BPFCorpus.object(source: source))
+        let kconfig = try #require(object.maps.first { $0.name == ".kconfig" })
+        #expect(kconfig.initialEntries.first?.value.first == 1)
+        let session = try Session(object: object, configuration: RunConfiguration(engine: engine))
+        let replay = try TraceReplay(session: session)
+        try replay.verify()
+        let trace = try SyscallTrace(
+            jsonLines: "{\"syscall\": \"openat\", \"args\": [-100, {\"str\": \"/etc/shadow\"}, 524288, 0], \"ret\": -13}",
+            source: "t.jsonl")
+        let result = replay.replay(trace)
+        #expect(result.faultCount == 0)
+        #expect(
+            result.events[0].printk == [
+                "openat dfd=-100 flags=524288 len=12", "openat /etc/shadow", "openat returned -13",
+            ])
+    }
 }

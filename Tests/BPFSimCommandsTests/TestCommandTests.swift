@@ -1,3 +1,4 @@
+import BPFKernel
 import BPFTestSupport
 import Foundation
 import Testing
@@ -66,4 +67,21 @@ struct TestCommandTests {
     #expect(result.status == 1)
     #expect(!result.out.contains("verify [verifier]"))
     #expect(result.out.contains("verdict: expected XDP_DROP, got XDP_PASS"))
+}
+
+/// Where bpf() is refused (here forced with BPFSIM_NO_KERNEL), kernel cases are skipped
+/// with the kernel's one sentence, captures included; the verifier still runs.
+@Test func kernelCasesSkipWhereBPFIsRefused() {
+    Kernel.$environmentOverride.withValue([Kernel.disableVariable: "1"]) {
+        let sentence = Kernel.unavailability()?.message ?? "?"
+        let result = bpfsim(["test", TestCommandTests.spec("filter.spec.yaml"), "--engine", "kernel"])
+        #expect(result.status == 0, "\(result.out)")
+        let lines = result.out.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("  PASS  verify [verifier]") })
+        let skipped = lines.filter { $0.hasPrefix("  SKIP  ") }
+        #expect(skipped.count == 12)
+        // All of them for that reason, but the capture case when the shared captures are absent.
+        #expect(skipped.filter { $0.hasSuffix("(\(sentence))") }.count >= 11)
+        #expect(lines.last == "1 passed, 0 failed, 12 skipped")
+    }
 }

@@ -1,4 +1,3 @@
-import BPFKernel
 import BPFSession
 
 /// Runs a stream of packets (a capture, or any sequence) through one packet program,
@@ -97,10 +96,10 @@ public final class PacketReplay {
         }
         comparesWithKernel = backends.contains(.kernel)
         if comparesWithKernel {
-            if let reason = Kernel.unavailability() {
-                throw ReplayError(code: "kernel_unavailable", message: reason.message)
+            if let reason = KernelSession.unavailability {
+                throw ReplayError(code: "kernel_unavailable", message: reason)
             }
-            let kernelCPUs = Kernel.possibleCPUs
+            let kernelCPUs = KernelSession.possibleCPUs
             if options.cpus > kernelCPUs {
                 throw ReplayError(
                     code: "bad_cpus",

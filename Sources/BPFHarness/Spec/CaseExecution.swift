@@ -1,4 +1,3 @@
-import BPFKernel
 import BPFSession
 import Foundation
 
@@ -52,7 +51,7 @@ struct CaseExecution {
             result.failures = ["no program named for packets to run through ('program:')"]
             return result
         }
-        if backend == .kernel, let unavailable = Kernel.unavailability() { return skip(unavailable.message) }
+        if backend == .kernel, let unavailable = KernelSession.unavailability { return skip(unavailable) }
         let runner: Runner
         do {
             runner = try makeRunner()
@@ -156,7 +155,8 @@ struct CaseExecution {
             replay = try PacketReplay(
                 object: prepared.object, program: prepared.programName, backends: [backend],
                 configuration: RunConfiguration(world: World(cpuCount: prepared.spec.cpus)),
-                options: ReplayOptions(cpus: prepared.spec.cpus),
+                // The spec runner verified the program already (or was told not to).
+                options: ReplayOptions(cpus: prepared.spec.cpus, verify: false),
                 state: { machine in try CaseExecution.apply(prepared, to: machine) })
         } catch {
             if error.code == "kernel_unavailable" {

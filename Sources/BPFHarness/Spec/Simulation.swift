@@ -45,16 +45,12 @@ public final class Simulation {
             throw SimulationError("\(path): no program named '\(chosen)' (programs: \(names.joined(separator: ", ")))")
         }
         self.program = chosen
-        if verify, let objectProgram = try? object.program(named: chosen) {
-            let result = Verifier.verify(object: object, program: objectProgram)
-            if let error = result.error {
-                throw SimulationError("\(path): the verifier rejects '\(chosen)': \(error.message)")
-            }
-        }
         do {
             session = try Session(
                 object: object, configuration: RunConfiguration(engine: engine, world: World(cpuCount: cpus)))
             index = try session.programIndex(named: chosen)
+            // As the kernel does at load, and `bpfsim run` before it runs.
+            if verify { try session.verify(index) }
         } catch {
             throw SimulationError("\(path): \(error)")
         }

@@ -1,4 +1,3 @@
-import BPFKernel
 import BPFSession
 import Foundation
 

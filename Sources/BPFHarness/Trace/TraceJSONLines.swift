@@ -217,7 +217,10 @@ extension SyscallTrace {
         for (index, field) in fields.enumerated() {
             guard !field.isEmpty, field.allSatisfy(\.isASCII), let value = UInt64(field) else { return nil }
             if index > 0 && value >= 60 { return nil }
-            seconds = seconds * (fields.count == 1 ? 1 : 60) + value
+            let (scaled, overflow) = seconds.multipliedReportingOverflow(by: fields.count == 1 ? 1 : 60)
+            let (sum, carry) = scaled.addingReportingOverflow(value)
+            if overflow || carry { return nil }
+            seconds = sum
         }
         var nanoseconds: UInt64 = 0
         if parts.count == 2 {
@@ -227,6 +230,7 @@ extension SyscallTrace {
             for _ in fraction.count..<9 { nanoseconds *= 10 }
         }
         let (total, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? nil : total + nanoseconds
+        let (sum, carry) = total.addingReportingOverflow(nanoseconds)
+        return overflow || carry ? nil : sum
     }
 }
