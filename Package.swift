@@ -14,6 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // The instruction model: opcode table, decoding, validation, assembler and
@@ -67,7 +68,9 @@ let package = Package(
 
         // The test harness. For now the capture layer: pcap and pcapng in through libpcap,
         // presented as Ethernet; pcap out; synthesized traffic. Later replay, specs and reports.
-        .target(name: "BPFHarness", dependencies: ["BPFSession", "CLibPCAP"]),
+        .target(
+            name: "BPFHarness",
+            dependencies: ["BPFSession", "CLibPCAP", .product(name: "Yams", package: "Yams")]),
 
         // The facade users import: `import BPFSim` brings sessions, engines, maps, the verifier
         // and the harness (captures, replay, traces, specs) in one name.
@@ -108,9 +111,17 @@ let package = Package(
         // Reads a capture with CaptureReader in its own process and reports its peak memory,
         // for BPFHarnessTests' flat-memory test (a test process runs other tests beside it).
         .executableTarget(name: "CaptureMemoryProbe", dependencies: ["BPFHarness"], path: "Tests/CaptureMemoryProbe"),
+        // Replays a capture with PacketReplay in its own process and reports its peak memory,
+        // for BPFHarnessTests' flat-memory replay test.
+        .executableTarget(name: "ReplayMemoryProbe", dependencies: ["BPFHarness"], path: "Tests/ReplayMemoryProbe"),
         .testTarget(
-            name: "BPFHarnessTests", dependencies: ["BPFHarness", "BPFTestSupport", "CaptureMemoryProbe"],
-            exclude: ["TracePrograms", "TraceInputs"]),
+            name: "BPFHarnessTests",
+            dependencies: ["BPFHarness", "BPFTestSupport", "CaptureMemoryProbe", "ReplayMemoryProbe"],
+            exclude: ["specs", "TracePrograms", "TraceInputs"]),
+        // The Swift library API exactly as docs/library.md shows it, through the product alone.
+        .testTarget(
+            name: "BPFSimAPITests", dependencies: [.target(name: "BPFSim")],
+            exclude: ["counter.bpf.c", "counter.spec.yaml"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -26,6 +26,14 @@ public final class KernelSession {
 
     public var programNames: [String] { object.programs.map(\.name) }
 
+    /// Why bpf() cannot be used here, in one sentence (`Kernel.unavailability()`); nil
+    /// where it can. For targets that do not import BPFKernel (the harness, whose libpcap
+    /// headers clash with the kernel's `struct bpf_insn`).
+    public static var unavailability: String? { Kernel.unavailability()?.message }
+
+    /// The kernel's possible CPUs: how many values its per-CPU maps hold.
+    public static var possibleCPUs: Int { Kernel.possibleCPUs }
+
     public func programIndex(named name: String) throws(SessionError) -> Int {
         guard let index = object.programs.firstIndex(where: { $0.name == name }) else {
             throw .unknownProgram(name, known: programNames)
@@ -33,8 +41,11 @@ public final class KernelSession {
         return index
     }
 
-    /// Runs program `index` once on `input`, on the CPU the configuration's world names.
-    public func run(_ index: Int, input: ProgramInput) throws(SessionError) -> ProgramRun {
+    /// Runs program `index` once on `input`, on CPU `cpu` (default: the one the
+    /// configuration's world names). A `.frame` gives a tc, socket filter or cgroup_skb
+    /// program its `__sk_buff` (`Packet.skbContext`: wire_len, ingress_ifindex, tstamp...)
+    /// as ctx_in, as `Session` does; an XDP program runs without ctx_in.
+    public func run(_ index: Int, input: ProgramInput, cpu: UInt32? = nil) throws(SessionError) -> ProgramRun {
         let program = object.programs[index]
         let data: [UInt8]
         var context: [UInt8]? = nil
@@ -42,7 +53,7 @@ public final class KernelSession {
         case .packet(let bytes): data = bytes
         case .frame(let packet):
             data = packet.data
-            context = packet.context
+            context = SKBContext.Kind(program.type) != nil ? packet.skbContext : packet.context
         case .memory:
             throw .unsupported(
                 "'\(program.name)': the kernel has no flat-memory runs; it runs typed programs on a packet (--data)")
@@ -53,7 +64,7 @@ public final class KernelSession {
         let run: KernelObject.TestRun
         do {
             run = try kernel.testRun(
-                program: program.name, data: data, context: context, cpu: Int(configuration.world.cpu))
+                program: program.name, data: data, context: context, cpu: Int(cpu ?? configuration.world.cpu))
         } catch {
             throw SessionError(kernel: error)
         }

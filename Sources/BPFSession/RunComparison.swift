@@ -10,7 +10,7 @@ import Foundation
 /// The kernel reports a 32-bit return value (`BPF_PROG_TEST_RUN`'s `retval` is a u32),
 /// so when the kernel is one side only the low 32 bits are compared. Instruction
 /// counts, printk lines, perf events and redirect targets are not compared with the
-/// kernel, which does not report them (docs/kernel.md).
+/// kernel, which does not report them (docs/kernel.md); between bpfsim's engines they are.
 public enum RunComparison {
     /// One backend's view of one input.
     public struct Result: Sendable {
@@ -26,7 +26,8 @@ public enum RunComparison {
     public struct Divergence: Sendable, Hashable, CustomStringConvertible {
         /// Which input (0-based) of the list.
         public var input: Int
-        /// What differs: `run`, `fault`, `retval`, `data_out`, `events`, or `map NAME key HEX`.
+        /// What differs: `run`, `fault`, `retval`, `data_out`, `ring buffer records`, `printk`,
+        /// `events`, `redirect`, or `map NAME key HEX`.
         public var field: String
         public var first: Backend
         public var firstValue: String
@@ -91,12 +92,73 @@ public enum RunComparison {
         return outcome
     }
 
+    /// Backends set up once and given inputs one at a time, for a stream too long to hold
+    /// (a packet replay): each keeps its maps from input to input, and each input's
+    /// results are compared as `run` compares them, then let go.
+    public final class Stream {
+        /// The backends, in the order asked for; the first is the reference.
+        public let backends: [Backend]
+        private let runners: [Runner]
+
+        /// Sets up every backend (see `run(_:inputs:backends:configuration:state:)`).
+        public init(
+            _ source: Source, backends: [Backend], configuration: RunConfiguration = .init(),
+            state: ((Machine) throws -> Void)? = nil
+        ) throws(SessionError) {
+            precondition(!backends.isEmpty, "a stream needs a backend")
+            var runners: [Runner] = []
+            for backend in backends {
+                runners.append(try Runner(backend: backend, source: source, configuration: configuration, state: state))
+            }
+            self.backends = backends
+            self.runners = runners
+        }
+
+        /// Runs one input on every backend, on CPU `cpu` with bpfsim's clock at `clock`
+        /// when given, and compares the results; `number` names the input in a divergence.
+        /// With one backend nothing is compared and maps are not dumped.
+        public func run(_ input: ProgramInput, number: Int, cpu: UInt32? = nil, clock: UInt64? = nil) -> (
+            results: [Result], divergence: Divergence?
+        ) {
+            let comparing = runners.count > 1
+            let results = runners.map { $0.run(input, cpu: cpu, clock: clock, dumpMaps: comparing) }
+            for other in results.dropFirst() {
+                if let divergence = compare(results[0], other, input: number) { return (results, divergence) }
+            }
+            return (results, nil)
+        }
+
+        /// The maps of backend `index` (0 is the first asked for), as they are now.
+        public func maps(of index: Int = 0) -> [String: MapDump] { runners[index].maps() }
+
+        /// The machine of backend `index` when it is one of bpfsim's engines (for
+        /// `MapState.save`); nil for the kernel.
+        public func machine(of index: Int = 0) -> Machine? { runners[index].machine }
+    }
+
     /// The first difference between two backends' results for input `number`, or nil.
     public static func compare(_ a: Result, _ b: Result, input number: Int) -> Divergence? {
         func divergence(_ field: String, _ first: String, _ second: String, note: String? = nil) -> Divergence {
             Divergence(
                 input: number, field: field, first: a.backend, firstValue: first, second: b.backend,
                 secondValue: second, note: note)
+        }
+        // bpfsim refuses an input (ProgramRun.refusal) where the kernel's test run would
+        // fail; it agrees with a kernel run that failed with the same errno.
+        if a.run?.refusal != nil || b.run?.refusal != nil {
+            func outcome(_ result: Result) -> (errno: String?, text: String) {
+                if let refusal = result.run?.refusal { return (refusal.errnoName, "refused it: \(refusal)") }
+                if let error = result.error {
+                    let name = error.range(of: #"\(E[A-Z0-9]+:"#, options: .regularExpression).map {
+                        String(error[$0].dropFirst().dropLast())
+                    }
+                    return (name, "could not run it: \(error)")
+                }
+                return (nil, summary(result.run!))
+            }
+            let (x, y) = (outcome(a), outcome(b))
+            guard let errno = x.errno, errno == y.errno else { return divergence("run", x.text, y.text) }
+            return compareMaps(a, b, divergence)
         }
         guard let runA = a.run, let runB = b.run else {
             if a.run == nil && b.run == nil { return nil }
@@ -138,9 +200,34 @@ public enum RunComparison {
             }
             return divergence("ring buffer records", list(ringA), list(ringB))
         }
+        // Between bpfsim's engines everything is compared: what the kernel does not
+        // report (printk lines, perf events, redirect targets) too.
+        if a.backend != .kernel && b.backend != .kernel {
+            if runA.printk != runB.printk {
+                return divergence("printk", runA.printk.description, runB.printk.description)
+            }
+            if runA.events != runB.events {
+                func list(_ events: [EventRecord]) -> String {
+                    "[" + events.map { "\($0.kind.rawValue) \($0.map): \(Hex.string($0.data))" }.joined(separator: ", ")
+                        + "]"
+                }
+                return divergence("events", list(runA.events), list(runB.events))
+            }
+            if runA.redirect != runB.redirect {
+                return divergence(
+                    "redirect", runA.redirect.map { "\($0)" } ?? "none", runB.redirect.map { "\($0)" } ?? "none")
+            }
+        }
+        return compareMaps(a, b, divergence)
+    }
+
+    /// The first element that differs between two results' maps.
+    private static func compareMaps(
+        _ a: Result, _ b: Result, _ divergence: (String, String, String, String?) -> Divergence
+    ) -> Divergence? {
         for name in Set(a.maps.keys).union(b.maps.keys).sorted() {
             if let difference = compare(map: name, a.maps[name], b.maps[name]) {
-                return divergence(difference.field, difference.first, difference.second)
+                return divergence(difference.field, difference.first, difference.second, nil)
             }
         }
         return nil
@@ -232,12 +319,6 @@ public enum RunComparison {
                 configuration.engine = engine
                 let session = try Session(object: object, configuration: configuration)
                 index = try session.programIndex(named: program)
-                let type = session.definitions[index].type
-                guard type == .xdp || type == .unspec else {
-                    throw .unsupported(
-                        "'\(program)' is a \(type.kernelName) program; bpfsim runs XDP programs and plain functions so far"
-                    )
-                }
                 try Self.apply(state, to: session.machine)
                 self.session = session
             case (.kernel, .object(let object, let program)):
@@ -262,18 +343,36 @@ public enum RunComparison {
             }
         }
 
-        func run(_ input: ProgramInput) -> Result {
+        /// The machine of a bpfsim engine (nil for the kernel).
+        var machine: Machine? { session?.machine }
+
+        /// Runs one input. `cpu` and `clock`, when given, set the CPU the run is on and the
+        /// clock `bpf_ktime_get_ns` starts from (the kernel's clock is its own). `dumpMaps`
+        /// false leaves `maps` empty, for a single backend whose maps nobody compares.
+        func run(_ input: ProgramInput, cpu: UInt32? = nil, clock: UInt64? = nil, dumpMaps: Bool = true) -> Result {
             if let session {
+                if let cpu { session.machine.world.cpu = cpu }
+                if let clock { session.machine.world.setClock(clock) }
                 let run = session.run(index, input: input)
-                return Result(backend: backend, run: run, error: nil, maps: MapDump.all(session.machine, btf: session.btf))
+                return Result(
+                    backend: backend, run: run, error: nil,
+                    maps: dumpMaps ? MapDump.all(session.machine, btf: session.btf) : [:])
             }
             guard let kernel else { preconditionFailure("a runner has a session or a kernel") }
             do {
-                let run = try kernel.run(index, input: input)
-                return Result(backend: backend, run: run, error: nil, maps: try kernel.mapDumps())
+                let run = try kernel.run(index, input: input, cpu: cpu)
+                return Result(backend: backend, run: run, error: nil, maps: dumpMaps ? try kernel.mapDumps() : [:])
             } catch {
-                return Result(backend: backend, run: nil, error: error.message, maps: (try? kernel.mapDumps()) ?? [:])
+                return Result(
+                    backend: backend, run: nil, error: error.message,
+                    maps: dumpMaps ? ((try? kernel.mapDumps()) ?? [:]) : [:])
             }
+        }
+
+        /// Every map now.
+        func maps() -> [String: MapDump] {
+            if let session { return MapDump.all(session.machine, btf: session.btf) }
+            return (try? kernel?.mapDumps()) ?? [:]
         }
     }
 }

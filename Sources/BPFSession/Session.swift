@@ -89,11 +89,15 @@ public enum ProgramInput: Sendable {
 /// `ingressIfindex` sets `ingress_ifindex`, `timestamp` sets `tstamp`; `context` gives the
 /// rest (mark, priority, cb, ifindex, gso_segs, gso_size, hwtstamp). Without any of them
 /// the run has no `ctx_in`, and `wire_len` reads 0 as it does in the kernel. For XDP,
-/// `ingressIfindex` sets `xdp_md.ingress_ifindex`; the rest does not apply.
+/// `ingressIfindex` sets `xdp_md.ingress_ifindex` and `rxQueueIndex` its
+/// `rx_queue_index`; the rest does not apply.
 public struct Packet: Sendable, Hashable {
     public var data: [UInt8]
     public var wireLength: Int?
     public var ingressIfindex: UInt32?
+    /// The receive queue an XDP program sees (`xdp_md.rx_queue_index`); 0 when nil. A
+    /// test run's `__sk_buff` has no such field (`queue_mapping` is refused in ctx_in).
+    public var rxQueueIndex: UInt32?
     /// Nanoseconds, as `skb->tstamp` holds them.
     public var timestamp: UInt64?
     /// An `__sk_buff` (up to 192 bytes) whose fields apply first.
@@ -101,9 +105,10 @@ public struct Packet: Sendable, Hashable {
 
     public init(
         _ data: [UInt8], wireLength: Int? = nil, ingressIfindex: UInt32? = nil, timestamp: UInt64? = nil,
-        context: [UInt8]? = nil
+        context: [UInt8]? = nil, rxQueueIndex: UInt32? = nil
     ) {
         self.data = data
+        self.rxQueueIndex = rxQueueIndex
         self.wireLength = wireLength
         self.ingressIfindex = ingressIfindex
         self.timestamp = timestamp
@@ -151,6 +156,10 @@ public struct ProgramRun: Sendable {
     /// metadata, then the packet; for tc the packet from the MAC header; for socket
     /// filters and cgroup_skb 14 zero bytes, then the packet from the network header.
     public var dataOut: [UInt8]?
+    /// How many bytes at the start of `dataOut` are XDP metadata (`bpf_xdp_adjust_meta`),
+    /// so the frame itself is `dataOut.dropFirst(metadataLength)`; 0 for other types and
+    /// for the kernel, whose test run does not say.
+    public var metadataLength: Int = 0
     /// The `__sk_buff` BPF_PROG_TEST_RUN would return as `ctx_out`, when a context was passed in.
     public var contextOut: [UInt8]?
     /// What the return value means for the program's type; nil after a fault.
@@ -267,6 +276,7 @@ public final class Session {
             verdict: execution.fault == nil ? Verdict(type: prepared.type, returnValue: execution.returnValue) : nil,
             printk: machine.printk, events: machine.drainEvents(), redirect: machine.redirect, fallback: fallback)
         if let skb = machine.context as? SKBContext { run.clones = skb.clones }
+        if prepared.type == .xdp, let xdp = machine.context as? XDPContext { run.metadataLength = xdp.data - xdp.dataMeta }
         machine.printk.removeAll()
         machine.tracePipe.removeAll()
         if let fault = execution.fault, let line = definition.sourceLines[fault.pc] {
@@ -342,6 +352,7 @@ public final class Session {
         let context = (machine.context as? XDPContext) ?? XDPContext()
         machine.context = context
         context.ingressIfindex = packet.ingressIfindex ?? 1
+        context.rxQueueIndex = packet.rxQueueIndex ?? 0
         context.load(packet: packet.data, into: machine)
         return PreparedInput(arguments: [XDPContext.contextAddress], type: .xdp, dataOut: { context.output })
     }

@@ -9,8 +9,8 @@ public struct BPFSimCommand: ParsableCommand {
         abstract: "Run eBPF programs in user space, with no root and no kernel.",
         version: BPFSimVersion.string,
         subcommands: [
-            Run.self, Verify.self, Trace.self, Assemble.self, Disassemble.self, Inspect.self, Conformance.self,
-            BenchCommand.self, FuzzJIT.self,
+            Run.self, Replay.self, Trace.self, Verify.self, Assemble.self, Disassemble.self, Inspect.self,
+            Conformance.self, BenchCommand.self, FuzzJIT.self, TestSpecs.self,
         ]
     )
 
