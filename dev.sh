@@ -32,8 +32,10 @@ case "${1:-}" in
         install_missing
         swift build -c release --product bpfsim
         bin="$(swift build -c release --show-bin-path)/bpfsim"
-        echo "\$ bpfsim run corpus/asm/ipv4-checksum.s --mem corpus/asm/ipv4-ping.bin"
-        "$bin" run corpus/asm/ipv4-checksum.s --mem corpus/asm/ipv4-ping.bin
+        # The XDP load balancer example: its spec's packets and capture, on the interpreter
+        # and the JIT, each verdict, rewritten frame and map checked (corpus/examples/l4lb).
+        echo "\$ bpfsim test corpus/examples/l4lb --engine both"
+        "$bin" test corpus/examples/l4lb --engine both
         ;;
     test)
         install_missing
