@@ -4,7 +4,17 @@
 #define BPFSIM_CLIBPCAP_SHIM_H
 
 #include <stdio.h>
+
+// libpcap's classic-BPF `struct bpf_insn` and `struct bpf_program` share their names with
+// the kernel's eBPF `struct bpf_insn` (linux/bpf.h, which CLibBPF includes). A Swift module
+// that sees both C modules can then fail to build, depending on the order the module cache
+// is filled. bpfsim uses neither of libpcap's, so they get names of their own here; the
+// functions keep theirs, and the ABI is unchanged.
+#define bpf_insn bpfsim_pcap_bpf_insn
+#define bpf_program bpfsim_pcap_bpf_program
 #include <pcap/pcap.h>
+#undef bpf_insn
+#undef bpf_program
 
 // pcap_dump's first parameter is a `u_char *` so that it can be a pcap_handler; it is
 // really the dumper. Taking the dumper here keeps that cast out of Swift.
