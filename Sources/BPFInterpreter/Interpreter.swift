@@ -21,6 +21,9 @@ public final class Interpreter: CallbackInvoker {
     private var executed: UInt64 = 0
     /// The call depth when a helper was called, for callbacks.
     private var depthAtCall = 0
+    /// The program that called the helper (-1 for `program`, else an index into
+    /// `machine.programs` after a tail call): a callback is a function of that program.
+    private var programAtCall = -1
     private var deepestFrame = 0
 
     private struct Frame {
@@ -78,9 +81,10 @@ public final class Interpreter: CallbackInvoker {
         }
         (registers[1], registers[2], registers[3], registers[4], registers[5]) = arguments
         let savedDepth = depthAtCall
-        defer { depthAtCall = savedDepth }
+        let savedProgram = programAtCall
+        defer { (depthAtCall, programAtCall) = (savedDepth, savedProgram) }
         deepestFrame = max(deepestFrame, depth)
-        return try execute(from: function, baseDepth: depth)
+        return try execute(from: function, baseDepth: depth, program: programAtCall)
     }
 
     /// How the loop over one program's code ended.
@@ -94,8 +98,10 @@ public final class Interpreter: CallbackInvoker {
     }
 
     /// Runs from `start` at frame `baseDepth` until that frame exits, following tail calls.
-    private func execute(from start: Int, baseDepth: Int) throws(ExecutionFault) -> UInt64 {
-        var programID = -1
+    private func execute(from start: Int, baseDepth: Int, program startProgram: Int = -1) throws(ExecutionFault)
+        -> UInt64
+    {
+        var programID = startProgram
         var pc = start
         var depth = baseDepth
         while true {
@@ -415,7 +421,7 @@ public final class Interpreter: CallbackInvoker {
                 // MARK: Calls and exit
                 case .callHelper:
                     self.executed = executed
-                    r[0] = try callHelper(Int64(i.immediate), depth: depth, pc: here)
+                    r[0] = try callHelper(Int64(i.immediate), depth: depth, program: programID, pc: here)
                     executed = self.executed
                     if let target = machine.pendingTailCall {
                         machine.pendingTailCall = nil
@@ -435,7 +441,7 @@ public final class Interpreter: CallbackInvoker {
                         pc = function
                     } else if target <= UInt64(Int32.max) {
                         self.executed = executed
-                        r[0] = try callHelper(Int64(target), depth: depth, pc: here)
+                        r[0] = try callHelper(Int64(target), depth: depth, program: programID, pc: here)
                         executed = self.executed
                         if let target = machine.pendingTailCall {
                             machine.pendingTailCall = nil
@@ -490,7 +496,7 @@ public final class Interpreter: CallbackInvoker {
     }
 
     /// Calls helper `id`; r1-r5 keep their values (as in the kernel's interpreter).
-    private func callHelper(_ id: Int64, depth: Int, pc: Int) throws(ExecutionFault) -> UInt64 {
+    private func callHelper(_ id: Int64, depth: Int, program: Int, pc: Int) throws(ExecutionFault) -> UInt64 {
         guard let helper = machine.helpers[id] else {
             throw ExecutionFault(
                 .unknownHelper(id: id, name: HelperNames.name(of: Int32(truncatingIfNeeded: id))), pc: pc)
@@ -498,9 +504,9 @@ public final class Interpreter: CallbackInvoker {
         let r = registers
         var call = HelperCall(
             machine: machine, pc: pc, name: helper.name, registers: (r[1], r[2], r[3], r[4], r[5]), engine: self)
-        let savedDepth = depthAtCall
-        depthAtCall = depth
-        defer { depthAtCall = savedDepth }
+        let saved = (depthAtCall, programAtCall)
+        (depthAtCall, programAtCall) = (depth, program)
+        defer { (depthAtCall, programAtCall) = saved }
         return try helper.function(&call)
     }
 

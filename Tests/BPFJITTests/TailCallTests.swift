@@ -192,4 +192,46 @@ struct TailCallTests {
         // a: 51, b: 56, c: 55 (slot 3 is empty: c returns the counter).
         #expect(runs.map(\.execution.returnValue) == [162, 324])
     }
+
+    /// A callback belongs to the program that passed it: after a tail call, `bpf_loop`'s
+    /// callback is a function of the target, not of the program the run started in (the
+    /// interpreter once ran the first program's code at the callback's index). bpf_loop
+    /// (include/uapi/linux/bpf.h) calls `cb(index, ctx)` for index 0..nr_loops-1 while it
+    /// returns 0, so the target returns (0 + 1 + 2 + 3) + 4 * 100 = 406.
+    @Test func aCallbackAfterATailCallIsTheTargetsFunction() throws {
+        let dispatch = try Self.program(
+            "dispatch",
+            """
+            mov %r6, %r1
+            mov %r1, %r6
+            lddw %r2, map_idx 0
+            mov %r3, 0
+            call 12
+            mov %r0, 99
+            exit
+            """)
+        let target = try Self.program(
+            "target",
+            """
+            stdw [%r10-8], 0
+            mov %r1, 4
+            lddw %r2, func cb
+            mov %r3, %r10
+            add %r3, -8
+            mov %r4, 0
+            call 181
+            ldxdw %r0, [%r10-8]
+            exit
+            cb:
+            ldxdw %r4, [%r2]
+            add %r4, %r1
+            add %r4, 100
+            stxdw [%r2], %r4
+            mov %r0, 0
+            exit
+            """)
+        let runs = try Self.agree([dispatch, target], slots: [(0, 1)])
+        #expect(runs.map(\.execution.returnValue) == [406])
+        #expect(runs.first?.execution.fault == nil)
+    }
 }
