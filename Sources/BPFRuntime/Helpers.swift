@@ -110,6 +110,10 @@ public protocol CallbackInvoker: AnyObject {
 
 /// Helpers that need nothing but the world: time, randomness, CPU.
 public enum WorldHelpers {
+    /// jiffies_64 at boot: INITIAL_JIFFIES, `(unsigned long)(unsigned int)(-300 * HZ)`
+    /// (include/linux/jiffies.h: the 32-bit jiffies wrap five minutes after boot), at HZ=1000.
+    public static let initialJiffies: UInt64 = (1 << 32) - 300 * 1000
+
     public static var all: [Helper] {
         [
             // bpf_ktime_get_ns (5): monotonic ns since boot.
@@ -121,8 +125,11 @@ public enum WorldHelpers {
             // bpf_get_numa_node_id (42).
             Helper(id: 42) { call throws(ExecutionFault) in UInt64(call.machine.world.world.numaNode) },
             // bpf_jiffies64 (118): jiffies at HZ=1000 (the common CONFIG_HZ for servers is 250
-            // or 1000; bpfsim uses 1000 so one jiffy is one millisecond of the emulated clock).
-            Helper(id: 118) { call throws(ExecutionFault) in call.machine.world.readClock() / 1_000_000 },
+            // or 1000; bpfsim uses 1000 so one jiffy is one millisecond of the emulated clock),
+            // counted from the kernel's INITIAL_JIFFIES, so never 0 (see `initialJiffies`).
+            Helper(id: 118) { call throws(ExecutionFault) in
+                initialJiffies &+ call.machine.world.readClock() / 1_000_000
+            },
             // bpf_ktime_get_boot_ns (125): the emulated machine never suspends, so it equals ktime_get_ns.
             Helper(id: 125) { call throws(ExecutionFault) in call.machine.world.readClock() },
             // bpf_ktime_get_coarse_ns (160): the same clock, at full resolution.

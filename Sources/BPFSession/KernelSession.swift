@@ -76,10 +76,15 @@ public final class KernelSession {
             }, redirect: nil)
     }
 
-    /// Every map, by name, as `MapDump` (per-CPU maps: one value per possible CPU).
+    /// Map types whose elements user space cannot read back: an XSKMAP's lookup from the
+    /// syscall side is refused with EOPNOTSUPP (`xsk_map_lookup_elem_sys_only`).
+    public static let unlistableMapTypes: Set<MapType> = [.xskmap]
+
+    /// Every map, by name, as `MapDump` (per-CPU maps: one value per possible CPU); maps
+    /// of `unlistableMapTypes` are left out, and comparisons skip them.
     public func mapDumps() throws(SessionError) -> [String: MapDump] {
         var result: [String: MapDump] = [:]
-        for (index, spec) in object.maps.enumerated() {
+        for (index, spec) in object.maps.enumerated() where !Self.unlistableMapTypes.contains(spec.type) {
             do {
                 result[spec.name] = MapDump(
                     entries: try kernel.entries(ofMap: index), spec: spec, cpuCount: Kernel.possibleCPUs)

@@ -69,11 +69,24 @@ public enum RunComparison {
             state: state)
     }
 
+    /// bpfsim's machine as it must be to be compared with the kernel's test runs: as many
+    /// possible CPUs as the kernel has (per-CPU values and the LRU's per-CPU free lists are
+    /// laid out per possible CPU), and no perf event reader (a test run attaches none, so
+    /// `bpf_perf_event_output` returns -ENOENT there). Unchanged without the kernel.
+    static func matchingTheKernel(_ configuration: RunConfiguration, backends: [Backend]) -> RunConfiguration {
+        guard backends.contains(.kernel), KernelSession.unavailability == nil else { return configuration }
+        var configuration = configuration
+        configuration.world.cpuCount = max(configuration.world.cpuCount, KernelSession.possibleCPUs)
+        configuration.world.perfEventReaders = false
+        return configuration
+    }
+
     /// Runs `inputs` in order through the program `source` names on every backend.
     public static func run(
         _ source: Source, inputs: [ProgramInput], backends: [Backend], configuration: RunConfiguration = .init(),
         state: ((Machine) throws -> Void)? = nil
     ) throws(SessionError) -> Outcome {
+        let configuration = matchingTheKernel(configuration, backends: backends)
         var runners: [Runner] = []
         for backend in backends {
             runners.append(try Runner(backend: backend, source: source, configuration: configuration, state: state))
@@ -106,6 +119,7 @@ public enum RunComparison {
             state: ((Machine) throws -> Void)? = nil
         ) throws(SessionError) {
             precondition(!backends.isEmpty, "a stream needs a backend")
+            let configuration = RunComparison.matchingTheKernel(configuration, backends: backends)
             var runners: [Runner] = []
             for backend in backends {
                 runners.append(try Runner(backend: backend, source: source, configuration: configuration, state: state))
@@ -226,6 +240,10 @@ public enum RunComparison {
         _ a: Result, _ b: Result, _ divergence: (String, String, String, String?) -> Divergence
     ) -> Divergence? {
         for name in Set(a.maps.keys).union(b.maps.keys).sorted() {
+            // Maps whose elements user space cannot read from the kernel (KernelSession.mapDumps).
+            if (a.backend == .kernel && a.maps[name] == nil) || (b.backend == .kernel && b.maps[name] == nil) {
+                continue
+            }
             if let difference = compare(map: name, a.maps[name], b.maps[name]) {
                 return divergence(difference.field, difference.first, difference.second, nil)
             }

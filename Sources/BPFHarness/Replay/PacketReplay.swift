@@ -20,7 +20,8 @@ import BPFSession
 ///   configuration's world says. The kernel's clock is its own.
 /// - **CPUs.** Each packet runs on the CPU receive-side scaling gives its flow
 ///   (`ReceiveSideScaling`), which is also the XDP `rx_queue_index`; `ingress_ifindex` is
-///   `options.ingressIfindex`. Per-CPU maps hold `options.cpus` values.
+///   `options.ingressIfindex`. Per-CPU maps hold `options.cpus` values (the kernel's
+///   possible CPUs when the kernel is compared).
 /// - **Lengths.** A packet cut by the capture's snapshot length runs as captured; a tc,
 ///   socket filter or cgroup_skb program sees the original length as `wire_len`.
 /// - **Faults.** A packet whose run faults is counted and reported in its result; the
@@ -109,7 +110,10 @@ public final class PacketReplay {
             }
         }
         var configuration = configuration
-        configuration.world.cpuCount = options.cpus
+        // Per-CPU maps hold a value for every possible CPU; beside the kernel that must be
+        // the kernel's count (bpf_map_lookup_percpu_elem on CPU 1 finds a value there even
+        // when every packet runs on CPU 0), while RSS still spreads over options.cpus.
+        configuration.world.cpuCount = comparesWithKernel ? KernelSession.possibleCPUs : options.cpus
         if options.verify {
             // As the kernel does at load, and `bpfsim run` before it runs (Session.verify).
             do throws(SessionError) {
