@@ -64,7 +64,7 @@ struct Replay: ParsableCommand {
         help: "Replay even what bpfsim's verifier predicts the kernel would refuse (for experiments).")
     var noVerify = false
 
-        @Flag(help: "Print one JSON line per packet, then a summary line.")
+    @Flag(help: "Print one JSON line per packet, then a summary line.")
     var json = false
 
     mutating func validate() throws {
