@@ -26,6 +26,26 @@ public enum SKBHelpers {
     static let recomputeChecksum: UInt64 = 1 << 0  // BPF_F_RECOMPUTE_CSUM
     static let invalidateHash: UInt64 = 1 << 1  // BPF_F_INVALIDATE_HASH
     static let headerFieldMask: UInt64 = 0xf  // BPF_F_HDR_FIELD_MASK
+
+    /// The update l3_csum_replace and l4_csum_replace share: flags' low 4 bits are the size
+    /// of the field that changed from `from` to `to` (2 or 4), or 0 when `to` is a
+    /// checksum difference (from bpf_csum_diff) and `from` must be 0. False for any other
+    /// size, or a non-zero `from` with size 0: the helper returns -EINVAL, checksum untouched.
+    static func replaceChecksum(_ skb: SKBContext, at field: Int, flags: UInt64, from: UInt64, to: UInt64) -> Bool {
+        switch flags & headerFieldMask {
+        case 0:
+            guard from == 0 else { return false }
+            skb.replaceChecksum(at: field, diff: UInt32(truncatingIfNeeded: to))
+        case 2:
+            skb.replaceChecksum(
+                at: field, from: UInt32(UInt16(truncatingIfNeeded: from)), to: UInt32(UInt16(truncatingIfNeeded: to)))
+        case 4:
+            skb.replaceChecksum(at: field, from: UInt32(truncatingIfNeeded: from), to: UInt32(truncatingIfNeeded: to))
+        default:
+            return false
+        }
+        return true
+    }
     static let pseudoHeader: UInt64 = 1 << 4  // BPF_F_PSEUDO_HDR
     static let markMangled0: UInt64 = 1 << 5  // BPF_F_MARK_MANGLED_0
     static let markEnforce: UInt64 = 1 << 6  // BPF_F_MARK_ENFORCE
@@ -91,20 +111,7 @@ public enum SKBHelpers {
                 let flags = call.r5
                 guard flags & ~headerFieldMask == 0 else { return einval }
                 guard let field = try skb.checksumField(call.r2) else { return efault }
-                switch flags & headerFieldMask {
-                case 0:
-                    guard call.r3 == 0 else { return einval }
-                    skb.replaceChecksum(at: field, diff: UInt32(truncatingIfNeeded: call.r4))
-                case 2:
-                    skb.replaceChecksum(
-                        at: field, from: UInt32(UInt16(truncatingIfNeeded: call.r3)),
-                        to: UInt32(UInt16(truncatingIfNeeded: call.r4)))
-                case 4:
-                    skb.replaceChecksum(
-                        at: field, from: UInt32(truncatingIfNeeded: call.r3), to: UInt32(truncatingIfNeeded: call.r4))
-                default:
-                    return einval
-                }
+                guard replaceChecksum(skb, at: field, flags: flags, from: call.r3, to: call.r4) else { return einval }
                 skb.remap(call.machine)
                 return 0
             },
@@ -120,20 +127,7 @@ public enum SKBHelpers {
                 guard let field = try skb.checksumField(call.r2) else { return efault }
                 let mangled0 = flags & markMangled0 != 0
                 if mangled0 && flags & markEnforce == 0 && skb.checksum(at: field) == 0 { return 0 }
-                switch flags & headerFieldMask {
-                case 0:
-                    guard call.r3 == 0 else { return einval }
-                    skb.replaceChecksum(at: field, diff: UInt32(truncatingIfNeeded: call.r4))
-                case 2:
-                    skb.replaceChecksum(
-                        at: field, from: UInt32(UInt16(truncatingIfNeeded: call.r3)),
-                        to: UInt32(UInt16(truncatingIfNeeded: call.r4)))
-                case 4:
-                    skb.replaceChecksum(
-                        at: field, from: UInt32(truncatingIfNeeded: call.r3), to: UInt32(truncatingIfNeeded: call.r4))
-                default:
-                    return einval
-                }
+                guard replaceChecksum(skb, at: field, flags: flags, from: call.r3, to: call.r4) else { return einval }
                 if mangled0 && skb.checksum(at: field) == 0 { skb.setChecksum(0xffff, at: field) }  // CSUM_MANGLED_0
                 skb.remap(call.machine)
                 return 0
