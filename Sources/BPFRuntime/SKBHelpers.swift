@@ -567,39 +567,24 @@ extension SKBContext {
             let headerLength = Int(byte(net) & 0xf) * 4
             ipProtocol = byte(net + 9)
             let fragment = loadU16BE(net + 6) & 0x3fff != 0
-            var a = bytes(net + 12, 4)
-            var b = bytes(net + 16, 4)
             if !fragment && headerLength >= 20 { transport = net + headerLength }
-            var ports = transport.flatMap { portsAt($0, ipProtocol) }
-            if let p = ports, (b.lexicographicallyPrecedes(a) || (a == b && p.1 < p.0)) {
-                swap(&a, &b)
-                ports = (p.1, p.0)
-            } else if ports == nil && b.lexicographicallyPrecedes(a) {
-                swap(&a, &b)
-            }
-            key += a + b + [ipProtocol]
-            if let ports {
+            let flow = Self.ordered(bytes(net + 12, 4), bytes(net + 16, 4), transport.flatMap { portsAt($0, ipProtocol) })
+            key += flow.a + flow.b + [ipProtocol]
+            if let ports = flow.ports {
                 hasPorts = true
-                key += [UInt8(ports.0 >> 8), UInt8(ports.0 & 0xff), UInt8(ports.1 >> 8), UInt8(ports.1 & 0xff)]
+                key += Self.portBytes(ports)
             }
         case 0x86dd where available >= 40:
             ipProtocol = byte(net + 6)
             let label = (UInt32(byte(net + 1) & 0xf) << 16) | UInt32(loadU16BE(net + 2))
-            var a = bytes(net + 8, 16)
-            var b = bytes(net + 24, 16)
-            var ports = label == 0 ? portsAt(net + 40, ipProtocol) : nil
-            if let p = ports, (b.lexicographicallyPrecedes(a) || (a == b && p.1 < p.0)) {
-                swap(&a, &b)
-                ports = (p.1, p.0)
-            } else if ports == nil && b.lexicographicallyPrecedes(a) {
-                swap(&a, &b)
-            }
-            key += a + b + [ipProtocol]
+            let flow = Self.ordered(
+                bytes(net + 8, 16), bytes(net + 24, 16), label == 0 ? portsAt(net + 40, ipProtocol) : nil)
+            key += flow.a + flow.b + [ipProtocol]
             if label != 0 {
                 key += [UInt8(label >> 16), UInt8((label >> 8) & 0xff), UInt8(label & 0xff)]
-            } else if let ports {
+            } else if let ports = flow.ports {
                 hasPorts = true
-                key += [UInt8(ports.0 >> 8), UInt8(ports.0 & 0xff), UInt8(ports.1 >> 8), UInt8(ports.1 & 0xff)]
+                key += Self.portBytes(ports)
             }
         default:
             break
@@ -611,6 +596,23 @@ extension SKBContext {
         }
         let hash = UInt32(truncatingIfNeeded: state ^ (state >> 32))
         return (hash == 0 ? 1 : hash, hasPorts)
+    }
+
+    /// A flow's endpoints (address, port) in the order the kernel hashes them: the lower
+    /// address first, and for equal addresses the lower port, so both directions of a
+    /// connection give the same key.
+    private static func ordered(_ a: [UInt8], _ b: [UInt8], _ ports: (UInt16, UInt16)?) -> (
+        a: [UInt8], b: [UInt8], ports: (UInt16, UInt16)?
+    ) {
+        let swapped =
+            if let p = ports { b.lexicographicallyPrecedes(a) || (a == b && p.1 < p.0) } else {
+                b.lexicographicallyPrecedes(a)
+            }
+        return swapped ? (b, a, ports.map { ($0.1, $0.0) }) : (a, b, ports)
+    }
+
+    private static func portBytes(_ ports: (UInt16, UInt16)) -> [UInt8] {
+        [UInt8(ports.0 >> 8), UInt8(ports.0 & 0xff), UInt8(ports.1 >> 8), UInt8(ports.1 & 0xff)]
     }
 
     /// The two ports of a TCP, UDP, UDP-Lite, SCTP or DCCP header at `offset`.
